@@ -1,0 +1,17 @@
+"""Which data a run trains and evaluates on (the `[data]` config section)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DataConfig:
+    # Directory written by `florenz world build` or `florenz data build` (shards + stats.json).
+    # Empty: build (or reuse from the cache) the micro world described by the [world] section.
+    path: str = ""
+    cache_dir: str = ""  # where an implicit micro world is cached; empty = ~/.cache/florenz/worlds
+    # Target probability per "task/lang" class, e.g. {"caption/en" = 2.0}; empty = uniform over present classes.
+    class_weights: dict[str, float] = field(default_factory=dict)
+    max_source_tokens: int = 48  # encoder prompt tokens (excluding visual tokens)
+    max_target_tokens: int = 48  # decoder tokens

@@ -1,0 +1,20 @@
+"""The grid `florenz sweep` runs (the `[sweep]` config section)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SweepConfig:
+    presets: list[str] = field(default_factory=lambda: ["micro-gemma-xs", "micro-gemma-s", "micro-gemma-m"])
+    samples: list[int] = field(default_factory=lambda: [10000, 20000, 40000])
+    # Decoder multilinguality T: 1 = English only ... 6 = all world languages.
+    decoder_languages: list[int] = field(default_factory=lambda: [6])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    executor: str = "local"  # local | slurm
+    workers: int = 1  # local worker processes
+    threads_per_worker: int = 0  # 0 = cores / workers
+    slurm_partition: str = ""
+    slurm_array: bool = True
+    slurm_time_min: int = 240

@@ -1,0 +1,31 @@
+"""How a run trains (the `[train]` config section). The budget is `samples` seen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    samples: int = 20000  # budget S = steps x global batch
+    batch_size: int = 64  # global batch
+    micro_batch_size: int = 0  # per device and step; 0 = batch_size / world size (no accumulation)
+    lr: float = 1e-3
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.0  # cosine floor as a fraction of lr
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    grad_clip: float = 1.0
+    precision: str = "auto"  # auto (bf16 on GPU if supported, else fp16; fp32 on CPU) | fp32 | bf16 | fp16
+    seed: int = 0
+    threads: int = 0  # torch CPU threads; 0 = torch default
+    log_every: int = 10  # steps
+    checkpoint_every: int = 0  # steps; 0 = only at the end
+    keep_checkpoints: int = 2
+    distributed: str = "auto"  # auto | none | ddp | fsdp
+    init_from: str = ""  # checkpoint dir to start from (fine-tuning)
+    # Decoder language-model pre-training stage (micro models): languages (T = len) and budget.
+    decoder_lm_languages: list[str] = field(default_factory=list)
+    decoder_lm_samples: int = 0
+    decoder_lm_lr: float = 3e-3
