@@ -12,7 +12,7 @@ from florenz.errors import FlorenzError
 
 def train(
     config: str = typer.Argument("micro", help="Config name under configs/ or a TOML path."),
-    out: Path = out_option("Run directory: checkpoints/, log.jsonl, tb/, config.toml, result.json.", Path("runs/train")),
+    out: Path = out_option("Run directory (checkpoints/, log.jsonl, tb/, result.json).", Path("runs/train")),
     sets: list[str] = set_option(),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
     as_json: bool = json_option(),

@@ -1,0 +1,53 @@
+"""A small subword tokenizer trained on a data set's own text (the micro world's stand-in for the
+Gemma-2 / BART tokenizers). Metaspace pre-tokenisation keeps decoding lossless for every script."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+from florenz.errors import FlorenzError
+
+SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> PreTrainedTokenizerFast:
+    """Train a BPE tokenizer with ids 0..3 = <pad>, <s>, </s>, <unk>."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), show_progress=False
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return wrap_tokenizer(tok)
+
+
+def wrap_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
+
+
+def save_tokenizer(tok: PreTrainedTokenizerFast, directory: str | Path) -> Path:
+    path = Path(directory) / TOKENIZER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.backend_tokenizer.save(str(path))
+    return path
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
+    """Load from a tokenizer.json file or a directory holding one (or a transformers tokenizer dir)."""
+    path = Path(path)
+    file = path / TOKENIZER_FILE if path.is_dir() else path
+    hf_dir = path.is_dir() and (path / "tokenizer_config.json").exists()
+    if file.is_file() and file.name == TOKENIZER_FILE and not hf_dir:
+        return wrap_tokenizer(Tokenizer.from_file(str(file)))
+    if path.is_dir():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    raise FlorenzError(f"tokenizer not found: {path} (expected a tokenizer.json or a tokenizer directory)")
