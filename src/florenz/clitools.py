@@ -37,3 +37,36 @@ def emit(obj: Any, as_json: bool, text: str | None = None) -> None:
         typer.echo(text)
     else:
         typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def progress_enabled() -> bool:
+    """Inner progress bars (training, evaluation) are off when an outer display owns the terminal,
+    e.g. inside `florenz demo`/`sweep` or in worker processes (FLORENZ_PROGRESS=0)."""
+    import os
+
+    return os.environ.get("FLORENZ_PROGRESS", "1") != "0" and not os.environ.get("PYTEST_CURRENT_TEST")
+
+
+def make_progress(transient: bool = True):
+    """A rich Progress with bar, counts, rate and ETA; a silent stand-in when progress is disabled."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+        disable=not progress_enabled(),
+    )
