@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from florenz.config import load_config
+from florenz.errors import FlorenzError
+from florenz.sweep.grid import RunSpec, contrast_grid, expand_grid, run_config, run_status
+
+
+def test_grid_expands_and_names_runs_by_parameters():
+    cfg = load_config(None, ["sweep.presets=a,b", "sweep.samples=[10, 20]", "sweep.decoder_languages=[1, 6]",
+                             "sweep.seeds=[0]"])
+    specs = expand_grid(cfg)
+    assert len(specs) == 8
+    assert len({s.name for s in specs}) == 8
+    assert specs[0].name == "a__S10__T1__seed0"
+
+
+def test_run_config_sets_the_point():
+    cfg = load_config(None, ["world.languages=en,de,fr"])
+    point = run_config(cfg, RunSpec("micro-gemma-xs", 123, 2, 7))
+    assert point.model.preset == "micro-gemma-xs" and point.train.samples == 123 and point.train.seed == 7
+    assert point.train.decoder_lm_languages == ["en", "de"]
+    assert cfg.train.seed == 0  # the base config is not mutated
+    assert run_config(cfg, RunSpec("x", 1, 0, 0)).train.decoder_lm_samples == 0
+
+
+@pytest.mark.parametrize("override", ["sweep.decoder_languages=[9]", "sweep.samples=[0]", "sweep.presets=[]"])
+def test_bad_grids_are_errors(override):
+    with pytest.raises(FlorenzError):
+        expand_grid(load_config(None, [override]))
+
+
+def test_contrast_grid_deduplicates():
+    cfg = load_config(None, ["sweep.presets=a", "sweep.samples=[10]", "sweep.decoder_languages=[6]"])
+    extra = [RunSpec("a", 10, 6, 0), RunSpec("a", 10, 1, 0)]
+    assert [s.name for s in contrast_grid(cfg, extra)] == ["a__S10__T6__seed0", "a__S10__T1__seed0"]
+
+
+def test_run_status(tmp_path):
+    d = tmp_path / "run"
+    assert run_status(d) == "new"
+    (d / "checkpoints" / "step-1").mkdir(parents=True)
+    assert run_status(d) == "partial"
+    (d / "result.json").write_text("{}")
+    assert run_status(d) == "trained"
+    (d / "scores.json").write_text("{}")
+    assert run_status(d) == "done"
