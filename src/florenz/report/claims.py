@@ -1,0 +1,166 @@
+"""The paper's claims, each checked against the runs with the numbers behind the verdict.
+
+Verdicts are deliberately conservative: a slope whose 95 % CI includes 0 is not evidence of a power
+law; |b1| > |b2| counts only if the CI of |b1| - |b2| excludes 0; a claim the runs cannot speak to
+says why ("not testable: ...") instead of guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from florenz.scaling.fit import LogLinearFit, fit_loglinear
+from florenz.scaling.laws import Laws, compute_law, fit_runs, multivariate_law
+from florenz.scaling.table import GROUPS
+
+SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
+MIN_RUNS = 3
+
+
+@dataclass
+class Claim:
+    """One claim of the paper, its verdict and the evidence (text + numbers)."""
+
+    id: str
+    statement: str
+    verdict: str
+    evidence: str
+    numbers: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _untestable(why: str) -> str:
+    return f"not testable ({why})"
+
+
+def _fmt(p: dict) -> str:
+    return f"{p['value']:.3f} [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
+
+
+def power_law_claim(runs: pd.DataFrame, group: str, laws: Laws | None = None) -> Claim:
+    law = laws.get(group, "compute") if laws else None
+    law = law or compute_law(runs, group)
+    stmt = f"{group} cross-entropy follows a power law in compute (frontier slope a1 < 0)"
+    if not isinstance(law.fit, LogLinearFit):
+        return Claim(f"power_law_{group}", stmt, _untestable(law.reason or f"{law.n} points"), law.reason)
+    a1 = law.fit.param("C")
+    nums = {"a1": a1, "r2": law.fit.r2, "n_frontier": law.n}
+    ev = f"a1 = {_fmt(a1)} (95% CI), p = {a1['p']:.2g}, R² = {law.fit.r2:.3f}, {law.n} frontier points"
+    if law.n < 3 or not np.isfinite(a1["ci_high"]):
+        return Claim(f"power_law_{group}", stmt, _untestable(f"{law.n} points"), ev, nums)
+    ok = a1["ci_high"] < 0
+    if not ok:
+        ev += "; the CI does not exclude 0" if a1["ci_low"] <= 0 <= a1["ci_high"] else "; slope is positive"
+    return Claim(f"power_law_{group}", stmt, SUPPORTED if ok else NOT_SUPPORTED, ev, nums)
+
+
+def size_over_samples_claim(runs: pd.DataFrame, laws: Laws | None = None) -> Claim:
+    law = laws.get("UC", "multivariate") if laws else None
+    law = law or multivariate_law(runs, "UC")
+    stmt = "For unseen-language captioning (UC), model size matters more than samples (|b1| > |b2|)"
+    if not isinstance(law.fit, LogLinearFit):
+        return Claim("uc_size_over_samples", stmt, _untestable(law.reason), law.reason)
+    fit = law.fit
+    b1, b2 = fit.param("P"), fit.param("S")
+    c = np.zeros(len(fit.coef))
+    c[fit.names.index("P")] = np.sign(b1["value"])
+    c[fit.names.index("S")] = -np.sign(b2["value"])
+    diff = fit.contrast(c)
+    nums = {"b1": b1, "b2": b2, "abs_b1_minus_abs_b2": diff, "r2": fit.r2, "n": fit.n}
+    ev = (f"b1 (P) = {_fmt(b1)}, b2 (S) = {_fmt(b2)}, |b1| - |b2| = {_fmt(diff)}, "
+          f"R² = {fit.r2:.3f}, n = {fit.n}")
+    if not np.isfinite(diff["ci_low"]):
+        return Claim("uc_size_over_samples", stmt, _untestable(f"{fit.n} runs"), ev, nums)
+    ok = diff["ci_low"] > 0
+    if not ok:
+        ev += "; CI of the difference includes 0" if diff["ci_high"] > 0 else "; samples matter more"
+    return Claim("uc_size_over_samples", stmt, SUPPORTED if ok else NOT_SUPPORTED, ev, nums)
+
+
+def _pair(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    cols = [f"{metric}_prefix", f"{metric}_no_prefix"]
+    if not all(c in runs for c in cols):
+        return pd.DataFrame(columns=cols)
+    return runs.dropna(subset=cols)[cols + ["C", "T"]]
+
+
+def prefix_claim(runs: pd.DataFrame, threshold: float = 0.5) -> Claim:
+    """Unseen-language captions appear only with the prefix: fidelity is high with it, low without."""
+    stmt = ("Captioning in unseen languages appears only with the language prefix "
+            f"(fidelity with prefix > without, paired; without-prefix fidelity < {threshold})")
+    d = _pair(runs, "uc_fidelity")
+    if len(d) < MIN_RUNS:
+        return Claim("uc_prefix_needed", stmt, _untestable(f"{len(d)} scored runs with both modes"), "")
+    w, wo = d["uc_fidelity_prefix"].to_numpy(float), d["uc_fidelity_no_prefix"].to_numpy(float)
+    diff = w - wo
+    if np.allclose(diff, diff[0]):
+        p = 0.0 if diff[0] > 0 else 1.0
+    else:
+        p = float(stats.ttest_rel(w, wo, alternative="greater").pvalue)
+    nums = {"fidelity_prefix_mean": float(w.mean()), "fidelity_no_prefix_mean": float(wo.mean()),
+            "p_paired_t": p, "n": len(d)}
+    acc = _pair(runs, "uc_attribute_accuracy")
+    if len(acc):
+        nums["attribute_accuracy_prefix_mean"] = float(acc["uc_attribute_accuracy_prefix"].mean())
+        nums["attribute_accuracy_no_prefix_mean"] = float(acc["uc_attribute_accuracy_no_prefix"].mean())
+    ev = (f"fidelity with prefix {w.mean():.3f} vs without {wo.mean():.3f} over {len(d)} runs "
+          f"(paired one-sided t-test p = {p:.2g})")
+    if "attribute_accuracy_prefix_mean" in nums:
+        ev += (f"; attribute accuracy {nums['attribute_accuracy_prefix_mean']:.3f} vs "
+               f"{nums['attribute_accuracy_no_prefix_mean']:.3f}")
+    ok = p < 0.05 and wo.mean() < threshold
+    return Claim("uc_prefix_needed", stmt, SUPPORTED if ok else NOT_SUPPORTED, ev, nums)
+
+
+def grows_with_t_claim(runs: pd.DataFrame, metric: str = "uc_attribute_accuracy_prefix") -> Claim:
+    """Unseen-language caption quality grows with T at fixed compute: log10 q = c0 + c1 log10 C + c2 log10 T."""
+    stmt = f"Unseen-language caption quality ({metric}) grows with decoder multilinguality T (at fixed compute)"
+    if metric not in runs:
+        return Claim("uc_grows_with_T", stmt, _untestable(f"no {metric} in scores"), "")
+    d = runs.dropna(subset=[metric, "T"])
+    d = d[(d[metric] > 0) & (d["T"] > 0)]
+    if d["T"].nunique() < 2:
+        return Claim("uc_grows_with_T", stmt, _untestable(f"{d['T'].nunique()} distinct T"), "")
+    x = {"T": d["T"].to_numpy(float)}
+    if d["C"].nunique() > 1:
+        x = {"C": d["C"].to_numpy(float), **x}
+    if len(d) < len(x) + 2:
+        return Claim("uc_grows_with_T", stmt, _untestable(f"{len(d)} runs"), "")
+    fit = fit_loglinear(x, d[metric].to_numpy(float))
+    c2 = fit.param("T")
+    nums = {"c_T": c2, "r2": fit.r2, "n": fit.n}
+    ev = f"elasticity of {metric} in T = {_fmt(c2)} (controls: {', '.join(x)}), n = {fit.n}"
+    ok = c2["ci_low"] > 0
+    if not ok:
+        ev += "; CI includes 0" if c2["ci_high"] > 0 else "; quality falls with T"
+    return Claim("uc_grows_with_T", stmt, SUPPORTED if ok else NOT_SUPPORTED, ev, nums)
+
+
+def check_claims(runs: pd.DataFrame, laws: Laws | None = None) -> list[Claim]:
+    """All claims for a runs table (the `runs` DataFrame of florenz.scaling.table.load_runs)."""
+    laws = laws or fit_runs(runs, chinchilla=False)
+    out = [power_law_claim(runs, g, laws) for g in GROUPS]
+    out += [size_over_samples_claim(runs, laws), prefix_claim(runs), grows_with_t_claim(runs)]
+    return out
+
+
+def headline_findings(claims: list[Claim], laws: Laws | None = None, n_runs: int | None = None,
+                      n_without_scores: int = 0) -> list[str]:
+    """Short lines for a terminal or the top of the report: one per claim, plus bookkeeping."""
+    lines = []
+    if n_runs is not None:
+        lines.append(f"{n_runs} runs, {n_without_scores} without scores.json (skipped for fits)")
+    for c in claims:
+        lines.append(f"[{c.verdict}] {c.statement}" + (f" — {c.evidence}" if c.evidence else ""))
+    if laws is not None:
+        for law in laws.laws:
+            if law.extrapolation is not None:
+                lines.append(f"leave-largest-out {law.group}/{law.kind}: mean |rel. error| "
+                             f"{law.extrapolation['mean_abs_rel_error']:.1%} on {law.extrapolation['held_out']} runs")
+    return lines
