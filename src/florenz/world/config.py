@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from florenz.errors import FlorenzError
+
 
 @dataclass
 class WorldConfig:
@@ -20,3 +22,49 @@ class WorldConfig:
     lm_sentences: int = 20000  # decoder pre-training sentences per language
     noise: float = 0.06  # pixel noise std (0..1 scale)
     shard_size: int = 2000  # records per WebDataset shard
+    captions_per_image: int = 2  # caption paraphrases per caption language and image
+    small_radius: float = 0.14  # object radius as a share of image_size (jittered +-10 %)
+    large_radius: float = 0.22
+    src_keep_attribute: float = 0.6  # translation source: chance to state each size/colour attribute
+    src_loose: float = 0.1  # translation source: chance that one stated attribute is wrong (loose match)
+    vocab_size: int = 1500  # micro tokenizer vocabulary
+
+    def validate(self) -> WorldConfig:
+        """Fail early, naming the bad key, before a long build starts."""
+        from florenz.languages import check_languages
+        from florenz.world.grammar import get_grammar
+
+        check_languages(self.languages, "world.languages")
+        for lang in self.languages:
+            get_grammar(lang)
+        if "en" not in self.languages:
+            raise FlorenzError("world.languages must include 'en' (translation sources are English)")
+        for key in ("caption_languages", "translation_languages"):
+            codes = check_languages(getattr(self, key), f"world.{key}")
+            extra = [c for c in codes if c not in self.languages]
+            if extra:
+                raise FlorenzError(f"world.{key}: {extra} not in world.languages {self.languages}")
+        if "en" in self.translation_languages:
+            raise FlorenzError("world.translation_languages must not include 'en' (sources are English)")
+        if not self.caption_languages:
+            raise FlorenzError("world.caption_languages must name at least one language")
+        positive = ("image_size", "min_objects", "max_objects", "train_scenes", "heldout_scenes", "shard_size",
+                    "captions_per_image", "vocab_size")
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise FlorenzError(f"world.{key} must be positive, got {getattr(self, key)}")
+        if self.lm_sentences < 0:
+            raise FlorenzError(f"world.lm_sentences must be >= 0, got {self.lm_sentences}")
+        if self.min_objects > self.max_objects:
+            raise FlorenzError(f"world.min_objects ({self.min_objects}) > world.max_objects ({self.max_objects})")
+        if self.max_objects > 3:
+            raise FlorenzError(f"world.max_objects must be <= 3 (images fit three objects), got {self.max_objects}")
+        if self.image_size < 32:
+            raise FlorenzError(f"world.image_size must be >= 32 pixels, got {self.image_size}")
+        if not 0 < self.small_radius < self.large_radius <= 0.3:
+            raise FlorenzError(f"world.small_radius/large_radius must satisfy 0 < small < large <= 0.3, "
+                               f"got {self.small_radius}/{self.large_radius}")
+        for key in ("noise", "src_keep_attribute", "src_loose"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise FlorenzError(f"world.{key} must be in [0, 1], got {getattr(self, key)}")
+        return self

@@ -1,0 +1,64 @@
+"""English: "a small red circle to the left of a large blue square" and paraphrases."""
+
+from __future__ import annotations
+
+from florenz.world.grammar import Entry, Grammar, register_grammar
+
+SHAPES = {"circle": "circle", "square": "square", "triangle": "triangle", "star": "star", "cross": "cross",
+          "diamond": "diamond"}
+COLORS = {"red": "red", "green": "green", "blue": "blue", "yellow": "yellow", "purple": "purple",
+          "orange": "orange", "white": "white"}
+SIZES = {"small": "small", "large": "large"}
+REL_MID = {"left": ["to the left of", "left of"], "right": ["to the right of", "right of"],
+           "above": ["above", "over"], "below": ["below", "under"]}
+REL_POST1 = {"left": "to its left", "right": "to its right", "above": "above it", "below": "below it"}
+POS = {"left": ["on the left", "on the left side"], "right": ["on the right", "on the right side"],
+       "top": ["at the top", "near the top"], "bottom": ["at the bottom", "near the bottom"],
+       "center": ["in the center", "in the middle"]}
+FN = ["and", "with", "the", "image", "shows"]
+
+
+class English(Grammar):
+    code = "en"
+
+    def np(self, o: dict) -> str:
+        words = [SIZES[o["size"]]] if o.get("size") else []
+        words += [COLORS[o["color"]]] if o.get("color") else []
+        words.append(SHAPES[o["shape"]])
+        return ("an " if words[0][0] in "aeiou" else "a ") + " ".join(words)
+
+    def describe(self, scene: dict, variant: int = 0) -> str:
+        objs, rel, pos = self.split(scene)
+        nps = [self.np(o) for o in objs]
+        v = variant % self.n_variants
+        if rel is None:
+            text = _join(nps)
+            return f"{text} {POS[pos][v % 2]}" if pos else text
+        a, b = nps[rel["a"]], nps[rel["b"]]
+        rest = [nps[i] for i in self.others(scene)]
+        if v == 0:
+            core = f"{a} {REL_MID[rel['rel']][0]} {b}"
+        elif v == 1:
+            core = f"{b} with {a} {REL_POST1[rel['rel']]}"
+        else:
+            core = f"{a} {REL_MID[rel['rel']][1]} {b}"
+            if rest:
+                return f"{_join(rest)}, and {core}"
+        return f"{core}, and {_join(rest)}" if rest else core
+
+    def entries(self) -> list[tuple[str, Entry]]:
+        out = [(w, Entry("shape", k)) for k, w in SHAPES.items()]
+        out += [(w, Entry("color", k)) for k, w in COLORS.items()]
+        out += [(w, Entry("size", k)) for k, w in SIZES.items()]
+        out += [(w, Entry("rel", k, "mid")) for k, ws in REL_MID.items() for w in ws]
+        out += [(w, Entry("rel", k, "post1")) for k, w in REL_POST1.items()]
+        out += [(w, Entry("pos", k)) for k, ws in POS.items() for w in ws]
+        out += [("a", Entry("det")), ("an", Entry("det"))] + [(w, Entry("fn")) for w in FN]
+        return out
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+register_grammar(English())
