@@ -42,11 +42,12 @@ def load_multi30k(root: str | Path, split: str = "test_2016_flickr", src: str = 
             raise FlorenzError(f"Multi30K has no language {lang!r}; known: {', '.join(LANGS)}")
     raw = root / "task1" / "raw"
     srcs, tgts = read_lines(raw / f"{split}.{src}"), read_lines(raw / f"{split}.{tgt}")
-    names = read_lines(root / "task1" / "image_splits" / f"{split}.txt")
-    same_length(f"Multi30K {split}", **{src: srcs, tgt: tgts, "images": names})
+    lines = read_lines(root / "task1" / "image_splits" / f"{split}.txt")
+    same_length(f"Multi30K {split}", **{src: srcs, tgt: tgts, "images": lines})
+    names = [n.split("#")[0] for n in lines]  # test_2017_mscoco lines are "COCO_...jpg#<annotation id>"
     items = [BenchmarkItem(id=f"{split}:{i}", task="translation", lang=tgt, refs=[t], src=s, src_lang=src,
-                           extra={"image_name": n})
-             for i, (s, t, n) in enumerate(zip(srcs, tgts, names, strict=True))]
+                           extra={"image_name": n, "image_line": line})
+             for i, (s, t, n, line) in enumerate(zip(srcs, tgts, names, lines, strict=True))]
     return attach_images(items, _image_dir(root, split, image_dir), names, text_only, f"Multi30K {split}")
 
 
