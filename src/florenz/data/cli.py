@@ -80,3 +80,42 @@ def build(
     emit(result, as_json, text=f"{out}: {st['records']} records from {st['images']} images; "
          f"skipped {st['skipped'] or 'none'}; chunks resumed {len(result['chunks_resumed'])}, "
          f"processed {len(result['chunks_processed'])}")
+
+
+@app.command("mixture")
+def mixture(
+    out: Path = out_option("Output dataset directory (shards + stats.json)."),
+    languages: str = typer.Option("en,de,fr,cs", "--languages", help="All languages of the mixture (must include en)."),
+    multi30k: str = typer.Option("", "--multi30k", help="Multi30K root (task1/, task2/ as in multi30k/dataset)."),
+    multi30k_images: str = typer.Option("", "--multi30k-images", help="Folder of the Flickr30k images."),
+    karpathy: str = typer.Option("", "--karpathy", help="COCO Karpathy dataset_coco.json."),
+    coco_images: str = typer.Option("", "--coco-images", help="Root holding <filepath>/<filename> of COCO images."),
+    translator: Path = typer.Option(None, "--translator",
+                                    help="Local seq2seq MT directory (for languages beyond en/de)."),
+    max_images: int = typer.Option(0, "--max-images", help="Images per source and split (0 = all)."),
+    mt_per_image: int = typer.Option(1, "--mt-per-image", help="English captions per image machine-translated."),
+    translate_tokens: int = typer.Option(128, "--translate-tokens"),
+    beams: int = typer.Option(4, "--beams"),
+    no_context: bool = typer.Option(False, "--no-context",
+                                    help="Translate captions without the image's other captions."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device"),
+    as_json: bool = json_option(),
+) -> None:
+    """Fine-tuning mixture: Multi30K tasks 1+2, COCO Karpathy, machine translations for other languages."""
+    from florenz.data.pipeline.mixture import MixtureSettings, build_mixture
+
+    if out is None:
+        raise FlorenzError("data mixture: --out is required")
+    s = MixtureSettings(languages=_langs(languages), multi30k=multi30k, multi30k_images=multi30k_images,
+                        karpathy=karpathy, coco_images=coco_images, max_images=max_images, mt_per_image=mt_per_image,
+                        translate_context=not no_context, seed=seed)
+    s.validate()
+    mt = None
+    if translator is not None:
+        from florenz.data.pipeline.backends import HFTranslator
+
+        mt = HFTranslator(translator, max_new_tokens=translate_tokens, num_beams=beams, device=device)
+    result = build_mixture(out, s, mt)
+    st = result["stats"]
+    emit(result, as_json, text=f"{out}: records {st['records']}; skipped {st['skipped'] or 'none'}")
