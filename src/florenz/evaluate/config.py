@@ -14,3 +14,11 @@ class EvalConfig:
     generation_samples: int = 64  # held-out images per language for generation; 0 = all
     benchmarks: list[str] = field(default_factory=list)  # e.g. ["multi30k", "commute"]
     benchmark_root: str = ""  # local folder holding the benchmarks' official files
+    text_only: bool = False  # benchmarks without their images: a blank image is fed (and reported)
+    benchmark_samples: int = 0  # items per benchmark split / language pair; 0 = all
+    multi30k_splits: list[str] = field(
+        default_factory=lambda: ["test_2016_flickr", "test_2017_flickr", "test_2017_mscoco"])
+    multi30k_langs: list[str] = field(default_factory=lambda: ["de", "fr", "cs"])
+    commute_langs: list[str] = field(default_factory=lambda: ["de", "fr", "ru", "zh", "cs", "ar"])
+    segmenter: str = "default"  # caption tokenisation for CIDEr/BLEU-4: default | word | char | stanza
+    optional_metrics: list[str] = field(default_factory=list)  # "comet", "clipscore"
