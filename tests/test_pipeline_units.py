@@ -77,3 +77,27 @@ def test_backend_and_input_errors(tmp_path):
         parse_bitext_specs([f"fr={tmp_path / 'missing.tsv'}"])
     with pytest.raises(FlorenzError, match="unknown language"):
         parse_bitext_specs([f"xx={tmp_path}"])
+
+
+def test_webdataset_image_source(tmp_path):
+    """CC12M-style shards: KEY.jpg + KEY.txt (alt-text), in order; an imageless sample comes through empty."""
+    import io
+
+    import webdataset as wds
+    from PIL import Image
+
+    from florenz.data.pipeline.sources import iter_images
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, format="JPEG")
+    with wds.TarWriter(str(tmp_path / "cc-000000.tar")) as w:
+        w.write({"__key__": "dir/a", "jpg": buf.getvalue(), "txt": b"a red square"})
+        w.write({"__key__": "b", "txt": b"text without image"})
+        w.write({"__key__": "c", "jpg": buf.getvalue(), "txt": b"another"})
+    items = list(iter_images(tmp_path))
+    assert [(i.key, i.ext, i.alt_text) for i in items] == [
+        ("dir_a", "jpg", "a red square"), ("b", "", "text without image"), ("c", "jpg", "another")]
+    assert items[1].data == b""
+    assert items[0].data == buf.getvalue()
+    with pytest.raises(FlorenzError, match="image source not found"):
+        list(iter_images(tmp_path / "missing"))

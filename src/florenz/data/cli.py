@@ -58,7 +58,7 @@ def build(
     if out is None:
         raise FlorenzError("data build: --out is required")
     settings = BuildSettings(
-        images=str(images), bitext={k: str(v) for k, v in parse_bitext_specs(bitext).items()},
+        images=str(images.resolve()), bitext={k: str(v) for k, v in parse_bitext_specs(bitext).items()},
         caption_langs=_langs(caption_langs), top_n=top_n, chunk_size=chunk_size, heldout_chunks=heldout_chunks,
         seed=seed, batch_size=batch_size, max_text_chars=max_text_chars, translate_context=not no_context,
         nn_backend=nn_backend,

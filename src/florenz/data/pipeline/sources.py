@@ -91,9 +91,10 @@ def _iter_tar(path: Path) -> Iterator[ImageItem]:
 
 
 def _group_item(key: str, group: dict[str, bytes]) -> ImageItem | None:
+    """A sample without an image still comes through (empty bytes) so the build counts it as bad."""
     ext = next((e for e in IMAGE_EXTS if e in group), None)
     if ext is None:
-        return None
+        return ImageItem(_clean_key(key), b"", "", group.get("txt", b"").decode("utf-8", errors="replace").strip())
     alt = group.get("txt", b"").decode("utf-8", errors="replace").strip()
     if not alt and "json" in group:
         try:
