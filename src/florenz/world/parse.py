@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from functools import lru_cache
+from functools import cache
 
 from florenz.world.grammar import Entry, get_grammar
 from florenz.world.scene import ATTRS, relation_key
@@ -19,7 +19,7 @@ _UNKNOWN = Entry("unk")
 _CONTENT = ("shape", "color", "size", "rel", "pos")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lexicon(lang: str) -> tuple[dict[tuple[str, ...], Entry], int]:
     """Phrase (tuple of tokens, or of characters for char languages) -> entry, and the longest length."""
     from florenz.languages import get_language

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -33,27 +34,53 @@ def layout(content: dict, rng: np.random.Generator, size: int, small: float, lar
                   "center": (0.5, 0.5)}[pos]
         o["x"] = float(np.clip(cx * size + rng.uniform(-0.06, 0.06) * size, o["r"], size - o["r"]))
         o["y"] = float(np.clip(cy * size + rng.uniform(-0.06, 0.06) * size, o["r"], size - o["r"]))
-    else:
-        for o in objs:
-            o["x"] = float(rng.uniform(o["r"], size - o["r"]))
-            o["y"] = float(rng.uniform(o["r"], size - o["r"]))
-        for i in range(len(objs)):
-            for j in range(i):
-                a, b = objs[i], objs[j]
-                if math.hypot(a["x"] - b["x"], a["y"] - b["y"]) < a["r"] + b["r"] + 2:
-                    return None
-        rel = content["relation"]
-        a, b = objs[rel["a"]], objs[rel["b"]]
-        dx, dy = a["x"] - b["x"], a["y"] - b["y"]  # image y grows downwards
-        want = {"left": -dx, "right": dx, "above": -dy, "below": dy}[rel["rel"]]
-        other = abs(dy) if rel["rel"] in ("left", "right") else abs(dx)
-        if want < 0.25 * size or other > 0.5 * want:
-            return None
+    elif not _place_related(objs, content["relation"], rng, size):
+        return None
     for o in objs:
         o["x"], o["y"] = round(o["x"], 2), round(o["y"], 2)
     bg = {"texture": TEXTURES[int(rng.integers(len(TEXTURES)))],
           "rgb": [int(v) for v in rng.integers(20, 110, size=3)], "period": int(rng.integers(4, 12))}
     return {**content, "objects": objs, "background": bg}
+
+
+def _place_related(objs: list[dict], rel: dict, rng: np.random.Generator, size: int) -> bool:
+    """Place the related pair so the relation is clear (main-axis gap >= size/4, off-axis drift at
+    most half of it), then the other objects anywhere free; False if they do not fit."""
+    a, b = objs[rel["a"]], objs[rel["b"]]
+    horizontal = rel["rel"] in ("left", "right")
+    lo = max(0.25 * size, a["r"] + b["r"] + 2)
+    hi = size - a["r"] - b["r"]
+    if lo > hi:
+        return False
+    gap = rng.uniform(lo, hi)
+    drift = rng.uniform(-0.5, 0.5) * gap
+    sign = -1 if rel["rel"] in ("left", "above") else 1  # a - b along the main axis; image y grows down
+    lo_a = max(a["r"], b["r"] + gap) if sign > 0 else a["r"]
+    hi_a = size - a["r"] if sign > 0 else min(size - a["r"], size - b["r"] - gap)
+    if lo_a > hi_a:
+        return False
+    main_a = rng.uniform(lo_a, hi_a)
+    main_b = main_a - sign * gap
+    cross_a = rng.uniform(a["r"], size - a["r"])
+    cross_b = cross_a - drift
+    if not (b["r"] <= cross_b <= size - b["r"]):
+        cross_b = cross_a + drift
+        if not (b["r"] <= cross_b <= size - b["r"]):
+            return False
+    (a["x"], a["y"]), (b["x"], b["y"]) = ((main_a, cross_a), (main_b, cross_b)) if horizontal else \
+        ((cross_a, main_a), (cross_b, main_b))
+    placed = [a, b]
+    for o in objs:
+        if o is a or o is b:
+            continue
+        for _ in range(30):
+            o["x"], o["y"] = float(rng.uniform(o["r"], size - o["r"])), float(rng.uniform(o["r"], size - o["r"]))
+            if all(math.hypot(o["x"] - p["x"], o["y"] - p["y"]) >= o["r"] + p["r"] + 2 for p in placed):
+                break
+        else:
+            return False
+        placed.append(o)
+    return True
 
 
 def render(scene: dict, size: int, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -62,7 +89,8 @@ def render(scene: dict, size: int, noise: float, rng: np.random.Generator) -> np
     img = Image.fromarray(_background(scene["background"], big))
     draw = ImageDraw.Draw(img)
     for o in scene["objects"]:
-        rgb = tuple(int(np.clip(c + rng.integers(-18, 19), 0, 255)) for c in RGB[o["color"]])
+        jitter = rng.integers(-18, 19, size=3).tolist()
+        rgb = tuple(min(255, max(0, c + j)) for c, j in zip(RGB[o["color"]], jitter, strict=True))
         pts = _outline(o["shape"], o["x"] * _SS, o["y"] * _SS, o["r"] * _SS, o["angle"])
         if pts is None:
             r = o["r"] * _SS
@@ -77,23 +105,29 @@ def render(scene: dict, size: int, noise: float, rng: np.random.Generator) -> np
 
 def png_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(arr).save(buf, format="PNG", compress_level=0)
     return buf.getvalue()
 
 
 def _background(bg: dict, big: int) -> np.ndarray:
-    base = np.array(bg["rgb"], dtype=np.float32)
+    shade = _shade(bg["texture"], bg["period"], big)  # <= 40, base <= 110: no overflow in uint8
+    return shade + np.array(bg["rgb"], dtype=np.uint8)
+
+
+@lru_cache(maxsize=256)
+def _shade(texture: str, period: int, big: int) -> np.ndarray:
+    """The texture's brightness pattern (cached: only a few dozen exist)."""
     yy, xx = np.mgrid[0:big, 0:big]
-    p = bg["period"] * _SS
-    if bg["texture"] == "stripes":
+    p = period * _SS
+    if texture == "stripes":
         shade = ((xx + yy) // p % 2) * 25.0
-    elif bg["texture"] == "checker":
+    elif texture == "checker":
         shade = ((xx // p + yy // p) % 2) * 25.0
-    elif bg["texture"] == "gradient":
+    elif texture == "gradient":
         shade = yy / big * 40.0
     else:
         shade = np.zeros((big, big))
-    return np.clip(base[None, None, :] + shade[..., None], 0, 255).astype(np.uint8)
+    return np.repeat(shade[..., None], 3, axis=2).astype(np.uint8)
 
 
 def _outline(shape: str, x: float, y: float, r: float, angle: float) -> list[tuple[float, float]] | None:

@@ -69,7 +69,7 @@ def partial_scene(scene: dict, rng: np.random.Generator, keep_attr: float, loose
     """
     objs = scene["objects"]
     n = len(objs)
-    keep = sorted(rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False).tolist())
+    keep = sorted(rng.permutation(n)[: int(rng.integers(1, n + 1))].tolist())
     new = []
     for i in keep:
         o = {"shape": objs[i]["shape"]}

@@ -26,10 +26,8 @@ class Chinese(Grammar):
         noun, mw = SHAPES[o["shape"]]
         size = SIZES[o["size"]] if o.get("size") else ""
         color = COLORS[o["color"]] if o.get("color") else ""
-        if v == 1:  # 一个红色的小圆形
-            mods = (color + "的" if color else "") + size
-        else:  # 一个小红色圆形
-            mods = size + color
+        # variant 1: 一个红色的小圆形; otherwise 一个小红色圆形
+        mods = (color + "的" if color else "") + size if v == 1 else size + color
         return f"一{mw}{mods}{noun}"
 
     def describe(self, scene: dict, variant: int = 0) -> str:
@@ -41,10 +39,7 @@ class Chinese(Grammar):
             return f"{text}，{POS[pos][v % 2]}" if pos else text
         a, b, r = rel["a"], rel["b"], rel["rel"]
         rest = [nps[i] for i in self.others(scene)]
-        if v == 1:
-            core = f"{nps[b]}，{REL_REV[r]}{nps[a]}"
-        else:
-            core = f"{nps[a]}在{nps[b]}{REL_POST2[r][v // 2]}"
+        core = f"{nps[b]}，{REL_REV[r]}{nps[a]}" if v == 1 else f"{nps[a]}在{nps[b]}{REL_POST2[r][v // 2]}"
         return f"{core}，还有{_join(rest)}" if rest else core
 
     def entries(self) -> list[tuple[str, Entry]]:
