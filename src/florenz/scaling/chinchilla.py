@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from florenz.errors import FlorenzError
+from florenz.scaling.blas import single_thread_blas
 
 NAMES = ("E", "A", "B", "alpha", "beta")
 # Hoffmann et al. (2022) start grid: 5 * 5 * 5 * 6 * 6 = 4,500 points over (alpha, beta, e, a, b).
@@ -153,6 +154,11 @@ def fit_chinchilla(
     seed: int = 0,
 ) -> ChinchillaFit:
     """Fit y = E + A/P^alpha + B/S^beta; `top_k` best grid starts are refined, then bootstrapped."""
+    with single_thread_blas():
+        return _fit(p, s, y, delta, n_bootstrap, top_k, seed)
+
+
+def _fit(p, s, y, delta: float, n_bootstrap: int, top_k: int, seed: int) -> ChinchillaFit:
     p, s, y = (np.asarray(v, float).ravel() for v in (p, s, y))
     if not (len(p) == len(s) == len(y)):
         raise FlorenzError("chinchilla fit: params, samples and loss have different lengths")

@@ -1,11 +1,102 @@
-"""CLI of this stage (placeholder until the stage lands)."""
+"""`florenz fit`: scaling laws for a runs directory, or for any CSV table with one row per run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+
+from florenz.clitools import emit, json_option
 from florenz.errors import FlorenzError
+from florenz.scaling.chinchilla import fit_chinchilla
+from florenz.scaling.fit import fit_loglinear
+from florenz.scaling.laws import fit_runs, format_laws, leave_largest_out
+from florenz.scaling.table import load_runs
 
 
-def fit() -> None:
+def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """CSV -> the named numeric columns; a missing column, or a missing / non-positive cell, names its row."""
+    if not path.is_file():
+        raise FlorenzError(f"--csv: file not found: {path}")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise FlorenzError(f"--csv {path}: cannot parse ({str(e).splitlines()[0]})") from None
+    for c in columns:
+        if c not in df.columns:
+            raise FlorenzError(f"--csv {path}: no column {c!r} (columns: {', '.join(map(str, df.columns))})")
+    out = df[columns].apply(pd.to_numeric, errors="coerce")
+    for c in columns:
+        bad = np.flatnonzero(~(np.isfinite(out[c].to_numpy(float)) & (out[c].to_numpy(float) > 0)))
+        if len(bad):
+            i = int(bad[0])
+            raise FlorenzError(f"--csv {path}: row {i + 1} (line {i + 2}) has missing or non-positive {c!r}: "
+                               f"{df[c].iloc[i]!r}")
+    return out
+
+
+def _fit_csv(csv: Path, law: str, xs: list[str], y: str, n_bootstrap: int, seed: int) -> tuple[dict, str]:
+    df = read_table(csv, [*xs, y])
+    x, yy = df[xs].to_numpy(float), df[y].to_numpy(float)
+    if law == "chinchilla":
+        if len(xs) != 2:
+            raise FlorenzError(f"--x: the chinchilla law needs exactly two columns (params,samples), got {xs}")
+        fit = fit_chinchilla(x[:, 0], x[:, 1], yy, n_bootstrap=n_bootstrap, seed=seed)
+        ext = leave_largest_out(x, yy, x[:, 0], lambda a, b: fit_chinchilla(a[:, 0], a[:, 1], b, n_bootstrap=0))
+        res = {"law": "chinchilla", "x": xs, "y": y, **fit.to_dict(), "leave_largest_out": ext}
+        lines = [f"{y} = E + A/{xs[0]}^alpha + B/{xs[1]}^beta   (n = {fit.n}, R² on log = {fit.r2:.4f}, "
+                 f"fit {fit.fit_seconds:.2f} s, {fit.n_bootstrap} bootstraps {fit.bootstrap_seconds:.2f} s)"]
+        lines += [f"  {k:<6} {v:12.5g}  95% CI [{fit.ci[k][0]:.5g}, {fit.ci[k][1]:.5g}]" for k, v in fit.params.items()]
+    elif law == "loglinear":
+        cols = dict(zip(xs, x.T, strict=True))
+        fit = fit_loglinear(cols, yy)
+        ext = leave_largest_out(x, yy, x[:, 0], lambda a, b: fit_loglinear(dict(zip(xs, a.T, strict=True)), b))
+        res = {"law": "loglinear", "x": xs, "y": y, **fit.to_dict(), "leave_largest_out": ext}
+        terms = " + ".join(f"b_{c} log10 {c}" for c in xs)
+        lines = [f"log10 {y} = b0 + {terms}   (n = {fit.n}, R² = {fit.r2:.4f})"]
+        for name in fit.names:
+            p = fit.param(name)
+            ci = f"[{p['ci_low']:.5g}, {p['ci_high']:.5g}]"
+            lines.append(f"  {name:<10} {p['value']:10.5g}  95% CI {ci}  p = {p['p']:.3g}")
+    else:
+        raise FlorenzError(f"--law: unknown law {law!r} (choose chinchilla or loglinear)")
+    if ext:
+        lines.append(f"leave-largest-out ({xs[0]} = {ext['held_out_size']:.4g}, {ext['held_out']} rows): "
+                     f"mean |relative error| {ext['mean_abs_rel_error']:.2%}")
+    return res, "\n".join(lines)
+
+
+def fit(
+    runs_dir: Path | None = typer.Argument(None, help="Runs directory (any dirs with result.json under it)."),
+    csv: Path | None = typer.Option(None, "--csv", help="Fit a table instead: a CSV with one row per run."),
+    law: str = typer.Option("loglinear", "--law", help="With --csv: chinchilla or loglinear."),
+    x: str = typer.Option("params,samples", "--x", help="With --csv: comma-separated regressor columns."),
+    y: str = typer.Option("loss", "--y", help="With --csv: the response column."),
+    bootstrap: int = typer.Option(300, "--bootstrap", help="Bootstrap resamples for Chinchilla CIs."),
+    chinchilla: bool = typer.Option(
+        True, "--chinchilla/--no-chinchilla", help="Runs dir: also fit the Chinchilla form."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    as_json: bool = json_option(),
+) -> None:
     """Fit scaling laws to a runs directory or a CSV table."""
-    raise FlorenzError("fit: not implemented yet")
-
+    if bootstrap < 0:
+        raise FlorenzError(f"--bootstrap must be >= 0, got {bootstrap}")
+    if csv is not None:
+        if runs_dir is not None:
+            raise FlorenzError("give either RUNS_DIR or --csv, not both")
+        xs = [c.strip() for c in x.split(",") if c.strip()]
+        if not xs:
+            raise FlorenzError("--x: no columns given")
+        res, text = _fit_csv(csv, law, xs, y, bootstrap, seed)
+        emit(res, as_json, text)
+        return
+    if runs_dir is None:
+        raise FlorenzError("give a RUNS_DIR or --csv FILE")
+    table = load_runs(runs_dir)
+    laws = fit_runs(table.runs, chinchilla=chinchilla, n_bootstrap=bootstrap)
+    head = f"{len(table.runs)} runs, {table.n_without_scores} without scores.json (skipped)\n"
+    emit({"n_runs": len(table.runs), "n_without_scores": table.n_without_scores, "laws": laws.to_dict()},
+         as_json, head + format_laws(laws))

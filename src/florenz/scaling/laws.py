@@ -129,3 +129,34 @@ def fit_runs(runs: pd.DataFrame, groups=GROUPS, chinchilla: bool = True, n_boots
         if chinchilla:
             laws.laws.append(chinchilla_law(runs, g, n_bootstrap=n_bootstrap))
     return laws
+
+
+def law_rows(law: Law) -> list[list[str]]:
+    if law.fit is None:
+        return [[law.group, law.kind, str(law.n), f"not fitted: {law.reason}", "", "", ""]]
+    ext = law.extrapolation
+    llo = f"{ext['mean_abs_rel_error']:.1%}" if ext else "n/a"
+    rows = []
+    if isinstance(law.fit, LogLinearFit):
+        for name in law.fit.names:
+            p = law.fit.param(name)
+            rows.append([law.group, law.kind, str(law.n), name, f"{p['value']:.4g}",
+                         f"[{p['ci_low']:.4g}, {p['ci_high']:.4g}]", f"{p['p']:.2g}"])
+        rows[0] += [f"{law.fit.r2:.3f}", llo]
+    elif isinstance(law.fit, ChinchillaFit):
+        for name, v in law.fit.params.items():
+            lo, hi = law.fit.ci[name]
+            rows.append([law.group, law.kind, str(law.n), name, f"{v:.4g}", f"[{lo:.4g}, {hi:.4g}]",
+                         f"{law.fit.p_values[name]:.2g}"])
+        rows[0] += [f"{law.fit.r2:.3f}", llo]
+    return [r + [""] * (9 - len(r)) for r in rows]
+
+
+LAW_HEADER = ["group", "law", "n", "parameter", "estimate", "95% CI", "p", "R² (log)", "leave-largest-out |err|"]
+
+
+def format_laws(laws: Laws) -> str:
+    """Plain-text table of every law (for terminals; `--json` gives the full numbers)."""
+    rows = [LAW_HEADER] + [r for law in laws.laws for r in law_rows(law)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(LAW_HEADER))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
