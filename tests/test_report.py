@@ -1,0 +1,106 @@
+"""Report and claims on synthetic runs dirs; the fit/report CLIs end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from florenz.cli import main
+from florenz.io import read_json, write_json
+from florenz.report.claims import check_claims, headline_findings
+from florenz.report.report import build_report
+from florenz.scaling.synthetic import make_runs
+from florenz.scaling.table import load_runs
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    return make_runs(tmp_path_factory.mktemp("runs") / "runs", drop_scores=2)
+
+
+def test_claims_supported_on_law_generated_runs(runs_dir):
+    claims = {c.id: c for c in check_claims(load_runs(runs_dir).runs)}
+    assert set(claims) == {"power_law_UC", "power_law_ST", "power_law_SC", "uc_size_over_samples",
+                           "uc_prefix_needed", "uc_grows_with_T"}
+    for c in claims.values():
+        assert c.verdict == "supported", (c.id, c.evidence)
+    assert claims["uc_size_over_samples"].numbers["abs_b1_minus_abs_b2"]["ci_low"] > 0
+    assert "[" in claims["power_law_UC"].evidence  # the CI is shown
+
+
+def test_claims_fail_when_data_contradicts(tmp_path):
+    root = make_runs(tmp_path / "r", params=(1e5, 1e6), samples=(1e4, 1e5, 1e6), langs=(1, 2), noise=0.0)
+    for d in root.iterdir():  # flat CE (no power law), prefix does nothing, quality independent of T
+        sc = read_json(d / "scores.json")
+        rng = np.random.default_rng(abs(hash(d.name)) % 2**32)
+        sc["groups"] = {g: float(1 + rng.normal(0, 0.05)) for g in ("UC", "ST", "SC")}
+        sc["summary"] = {"uc_fidelity_prefix": 0.6, "uc_fidelity_no_prefix": 0.6,
+                         "uc_attribute_accuracy_prefix": float(0.3 + rng.normal(0, 0.02)),
+                         "uc_attribute_accuracy_no_prefix": 0.3}
+        write_json(d / "scores.json", sc)
+    claims = {c.id: c for c in check_claims(load_runs(root).runs)}
+    assert claims["uc_prefix_needed"].verdict == "not supported"
+    assert claims["uc_grows_with_T"].verdict == "not supported"
+    assert claims["uc_size_over_samples"].verdict == "not supported"
+    assert all(claims[f"power_law_{g}"].verdict != "supported" for g in ("UC", "ST", "SC"))
+
+
+def test_claims_not_testable_with_few_runs(tmp_path):
+    root = make_runs(tmp_path / "r", params=(1e5,), samples=(1e4, 1e5), langs=(1,))
+    claims = {c.id: c for c in check_claims(load_runs(root).runs)}
+    assert claims["power_law_UC"].verdict.startswith("not testable")
+    assert "2 frontier points" in claims["power_law_UC"].verdict or "2 frontier" in claims["power_law_UC"].evidence
+    assert claims["uc_size_over_samples"].verdict.startswith("not testable")
+    assert claims["uc_grows_with_T"].verdict.startswith("not testable")
+    assert claims["uc_prefix_needed"].verdict.startswith("not testable")
+    lines = headline_findings(list(claims.values()), n_runs=2)
+    assert lines[0].startswith("2 runs")
+
+
+def test_build_report_writes_files(runs_dir, tmp_path):
+    rep = build_report(runs_dir, tmp_path / "out", chinchilla=True, n_bootstrap=10)
+    md = (tmp_path / "out" / "report.md").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert rep.n_runs == 48 and rep.n_without_scores == 2
+    assert "2 without scores.json" in md
+    for key in ("fig3_compute", "fig4_params", "fig5_prefix", "quality_vs_compute"):
+        png = rep.files[key]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.relative_to(tmp_path / "out").as_posix() in md and png.name in html
+    assert "supported" in md and "<table>" in html and "chinchilla" in md
+    assert rep.laws.get("UC", "chinchilla").fit is not None
+
+
+def test_fit_cli_csv_chinchilla_json(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    p, s = 10 ** rng.uniform(7, 10, 60), 10 ** rng.uniform(9, 12, 60)
+    loss = 1.8 + 500 / p**0.35 + 2000 / s**0.37
+    pd.DataFrame({"params": p, "samples": s, "loss": loss}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["fit", "--csv", str(tmp_path / "t.csv"), "--law", "chinchilla", "--bootstrap", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"E", "A", "B", "alpha", "beta"} <= set(out)
+    assert out["E"] == pytest.approx(1.8, rel=0.02) and out["alpha"] == pytest.approx(0.35, abs=0.02)
+    assert main(["fit", "--csv", str(tmp_path / "t.csv"), "--law", "loglinear"]) == 0
+    assert "95% CI" in capsys.readouterr().out
+
+
+def test_fit_cli_bad_row_named(tmp_path, capsys):
+    pd.DataFrame({"params": [1, 2, 3, 4], "samples": [1, 2, None, 4], "loss": [1, 2, 3, 4]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    assert main(["fit", "--csv", str(tmp_path / "t.csv"), "--law", "loglinear"]) == 1
+    err = capsys.readouterr().err
+    assert "row 3" in err and "samples" in err and len(err.strip().splitlines()) == 1
+    assert main(["fit", "--csv", str(tmp_path / "t.csv"), "--x", "params,nope"]) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+def test_fit_and_report_cli_on_runs_dir(runs_dir, tmp_path, capsys):
+    assert main(["fit", str(runs_dir), "--no-chinchilla"]) == 0
+    assert "multivariate" in capsys.readouterr().out
+    assert main(["report", str(runs_dir), "--out", str(tmp_path / "o"), "--no-chinchilla", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_without_scores"] == 2 and len(out["claims"]) == 6
+    assert (tmp_path / "o" / "report.html").is_file()
