@@ -21,6 +21,10 @@ class BatchSource:
     name = "source"
     sampler: BalancedSampler
 
+    @property
+    def num_rows(self) -> int:
+        raise NotImplementedError
+
     def collate(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
-from florenz.clitools import json_option, out_option, set_option
-from florenz.errors import FlorenzError
+from florenz.clitools import emit, json_option, out_option, set_option
 
 
 def train(
@@ -17,8 +17,18 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
     as_json: bool = json_option(),
 ) -> None:
-    """Train a model on a sample budget (train.samples); checkpoints, logs and result.json go to --out."""
-    from florenz.config import load_config
+    """Train a model on a sample budget (train.samples); checkpoints, logs and result.json go to --out.
 
-    load_config(config, sets)
-    raise FlorenzError("train: not implemented yet")
+    Multi-GPU / multi-process: launch with torchrun, e.g.
+    `torchrun --nproc-per-node 8 -m florenz.cli train paper_pretrain --out runs/x`.
+    """
+    from florenz.config import load_config
+    from florenz.train.loop import train_run
+
+    cfg = load_config(config, sets)
+    result = train_run(cfg, out, resume=resume)
+    text = (f"trained {result['preset']}: S={result['samples']} samples (+{result['decoder_lm_samples']} decoder LM, "
+            f"T={result['decoder_languages']}) in {result['wall_time_s']:.1f}s, final loss {result['final_loss']:.4f}, "
+            f"C={result['compute']:.3g} FLOPs -> {out}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
+        emit(result, as_json, text=text)

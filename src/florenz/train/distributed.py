@@ -74,7 +74,7 @@ def resolve_mode(mode: str, env: DistEnv, n_params: int) -> str:
 
 
 def wrap(module: nn.Module, mode: str, env: DistEnv, layers: list[nn.Module] | None = None,
-         param_dtype: torch.dtype | None = None) -> nn.Module:
+         param_dtype: torch.dtype | None = None, find_unused: bool = False) -> nn.Module:
     """DDP around the module, or FSDP2 `fully_shard` per decoder layer and then the root."""
     if mode == "none":
         return module
@@ -82,7 +82,7 @@ def wrap(module: nn.Module, mode: str, env: DistEnv, layers: list[nn.Module] | N
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [env.device.index] if env.device.type == "cuda" else None
-        return DDP(module, device_ids=ids, find_unused_parameters=False)
+        return DDP(module, device_ids=ids, find_unused_parameters=find_unused)
     if mode == "fsdp":
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 

@@ -1,0 +1,237 @@
+"""The training loop: one loop for decoder-LM pre-training, vision-language pre-training and fine-tuning.
+
+A run is a list of stages (optionally the decoder LM stage, then the vision-language stage). Each stage
+has its own sample budget, freezing policy, AdamW optimiser over the trainable parameters only, and a
+full cosine schedule. The loop does not know which stage it runs: it draws this rank's micro batches
+from a `BatchSource` and calls the model through `TrainStep`. Checkpoints hold everything needed to
+continue bit-for-bit (model, optimiser, schedule position, sampler, RNG, stage and step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from florenz.config import Config, save_config
+from florenz.errors import FlorenzError
+from florenz.train import checkpoint as ckpt
+from florenz.train import setup
+from florenz.train.batches import BatchSource
+from florenz.train.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, resolve_mode, shutdown, wrap
+from florenz.train.logging import RunLogger
+from florenz.train.schedule import CosineSchedule, set_lr
+
+
+class TrainStep(nn.Module):
+    """Batch -> scalar loss: the one module DDP / FSDP wrap, so every stage goes through `forward`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "pixel_values" in batch:
+            return self.model(**batch).loss
+        return self.model.decoder_lm_loss(**batch)
+
+
+@dataclass
+class RunState:
+    """Where the run is; saved in every checkpoint."""
+
+    step: int = 0  # optimiser steps over all stages
+    stage: int = 0  # index of the current stage
+    stage_step: int = 0  # optimiser steps done in the current stage
+    wall_time_s: float = 0.0  # summed over the sessions of this run (a resume adds on)
+    losses: dict[str, float] = field(default_factory=dict)  # last step's loss per stage
+
+
+def train_run(cfg: Config, out_dir: str | Path, resume: bool = False) -> dict:
+    """Train `cfg` into run directory `out_dir` (resuming from its latest checkpoint); returns result.json."""
+    env = init_distributed()
+    try:
+        return _train(cfg, Path(out_dir), env, resume)
+    finally:
+        shutdown(env)
+
+
+def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
+    t = cfg.train
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+    latest = ckpt.latest_checkpoint(out) if resume else None
+    if not resume and ckpt.list_checkpoints(out):
+        raise FlorenzError(f"run directory {out} already has checkpoints; pass --resume or choose another --out")
+    torch.manual_seed(t.seed)
+    random.seed(t.seed)
+    data_dir = setup.resolve_data(cfg, env)
+    tokenizer = setup.load_tokenizer(cfg, data_dir)
+    model, processor = setup.build(cfg, tokenizer, env.device)
+    amp = setup.amp_dtype(t.precision, env.device)
+    mode = resolve_mode(t.distributed, env, sum(p.numel() for p in model.parameters()))
+    stages = setup.make_stages(cfg, env, data_dir, tokenizer, processor)
+    fsdp_step = wrap(TrainStep(model), "fsdp", env, model.decoder_layers(), amp) if mode == "fsdp" else None
+    payload = ckpt.load_checkpoint(latest) if latest is not None else None
+    state = RunState()
+    if payload is not None:
+        state = RunState(**payload["state"])
+        setup.load_model_state(model, payload["model"], mode)
+    elif t.init_from:
+        setup.init_from(model, t.init_from, mode)
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.toml")
+    logger = RunLogger(out, enabled=env.is_main)
+    logger.truncate_after(state.step)
+    loop = Loop(cfg, out, env, model, logger, mode, amp, fsdp_step)
+    try:
+        for i, stage in enumerate(stages):
+            if i < state.stage or (i == state.stage and state.stage_step >= stage.steps):
+                continue  # done before the interruption
+            resumed = payload if (payload is not None and i == state.stage) else None
+            if payload is not None and resumed is None and i == state.stage + 1:  # stage boundary: carry RNG on
+                ckpt.set_rng_state(payload["rng"])
+            if i > state.stage:
+                state.stage, state.stage_step = i, 0
+            loop.run_stage(i, stage, state, resumed)
+    finally:
+        logger.close()
+    result = setup.finish(cfg, out, env, model, processor, stages, state, mode, fsdp_step, data_dir)
+    barrier(env)
+    return result
+
+
+@dataclass
+class Loop:
+    cfg: Config
+    out_dir: Path
+    env: DistEnv
+    model: nn.Module
+    logger: RunLogger
+    mode: str  # none | ddp | fsdp
+    amp_dtype: torch.dtype | None = None
+    fsdp_step: nn.Module | None = None  # the sharded TrainStep (FSDP2 shards once per run)
+
+    def step_module(self, stage: setup.Stage) -> nn.Module:
+        if self.mode == "fsdp":
+            return self.fsdp_step
+        # DDP registers the trainable parameters, so it is rebuilt after each stage's freezing
+        return wrap(TrainStep(self.model), self.mode, self.env, find_unused=stage.name == "decoder_lm")
+
+    def run_stage(self, index: int, stage: setup.Stage, state: RunState, resume: dict | None) -> None:
+        """Train one stage to its budget, from `resume` (a checkpoint inside this stage) if given."""
+        t, env = self.cfg.train, self.env
+        setup.apply_freezing(self.model, stage.freeze)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise FlorenzError(f"stage {stage.name}: freezing policy {stage.freeze!r} leaves nothing to train")
+        module = self.step_module(stage)
+        opt = _adamw(self.model, t.weight_decay, (t.beta1, t.beta2), stage.lr, env)
+        sched = CosineSchedule(stage.lr, stage.steps, t.warmup_steps, t.min_lr_ratio)
+        scaler = torch.amp.GradScaler(env.device.type) if self.amp_dtype == torch.float16 else None
+        source = stage.source()
+        if resume is not None:
+            setup.load_optimizer_state(self.model, opt, resume["optimizer"], self.mode)
+            source.load_state_dict(resume["source"])
+            if scaler is not None and resume.get("scaler"):
+                scaler.load_state_dict(resume["scaler"])
+            ckpt.set_rng_state(resume["rng"])
+        self.logger.start_stage(stage.name, stage.steps, state.stage_step)
+        n_micro = stage.batch_size // env.world_size // stage.micro_batch_size
+        t_log, samples_log, tokens_log = time.perf_counter(), 0, 0
+        t_session, wall0 = time.perf_counter(), state.wall_time_s
+        for stage_step in range(state.stage_step, stage.steps):
+            lr = sched(stage_step)
+            set_lr(opt, lr)
+            batches = [_to(b, env.device) for b in source.step_batches(stage.batch_size, stage.micro_batch_size,
+                                                                        env.rank, env.world_size)]
+            counts = [(b["labels"] != -100).sum() for b in batches]
+            n_tok = all_reduce_sum(torch.stack(counts).sum().double(), env).clamp(min=1)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+            for k, (b, n) in enumerate(zip(batches, counts, strict=True)):
+                with _grad_sync(module, k == n_micro - 1), self._autocast():
+                    loss = module(b)
+                # token-weighted over the global batch, so the gradient does not depend on how it is split
+                scaled = loss * (n * env.world_size / n_tok).to(loss.dtype)
+                (scaler.scale(scaled) if scaler else scaled).backward()
+                loss_sum += loss.detach().double() * n
+            step_loss = float(all_reduce_sum(loss_sum, env) / n_tok)
+            if not math.isfinite(step_loss):
+                last = ckpt.latest_checkpoint(self.out_dir)
+                raise FlorenzError(f"loss is {step_loss} at step {state.step + 1} (stage {stage.name} step "
+                                   f"{stage_step + 1}); last good checkpoint: {last or 'none'}")
+            if scaler is not None:
+                scaler.unscale_(opt)
+            gnorm = torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            opt.zero_grad(set_to_none=True)
+            state.step += 1
+            state.stage_step = stage_step + 1
+            state.losses[stage.name] = step_loss
+            state.wall_time_s = wall0 + time.perf_counter() - t_session
+            samples_log += stage.batch_size
+            tokens_log += int(n_tok)
+            dt = max(time.perf_counter() - t_log, 1e-9)
+            self.logger.advance(step_loss, samples_log / dt)
+            last_step = state.stage_step == stage.steps
+            if state.stage_step % max(1, t.log_every) == 0 or last_step:
+                gn = gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm
+                self.logger.log({"step": state.step, "stage": stage.name, "stage_step": state.stage_step,
+                                 "samples": state.stage_step * stage.batch_size, "loss": step_loss, "lr": lr,
+                                 "grad_norm": float(gn), "samples_per_s": samples_log / dt,
+                                 "tokens_per_s": tokens_log / dt, "time_s": round(state.wall_time_s, 3)})
+                t_log, samples_log, tokens_log = time.perf_counter(), 0, 0
+            if last_step or (t.checkpoint_every > 0 and state.step % t.checkpoint_every == 0):
+                self.save(state, opt, source, scaler)
+
+    def _autocast(self):
+        if self.amp_dtype is None or self.mode == "fsdp":  # FSDP2 casts through its MixedPrecisionPolicy
+            return contextlib.nullcontext()
+        return torch.autocast(self.env.device.type, dtype=self.amp_dtype)
+
+    def save(self, state: RunState, opt, source: BatchSource, scaler) -> None:
+        model_sd, opt_sd = setup.full_state(self.model, opt, self.mode)
+        if self.env.is_main:
+            payload = {"model": model_sd, "optimizer": opt_sd, "source": source.state_dict(),
+                       "scaler": scaler.state_dict() if scaler else None, "rng": ckpt.rng_state(),
+                       "state": asdict(state)}
+            ckpt.save_checkpoint(self.out_dir, state.step, payload, keep=self.cfg.train.keep_checkpoints)
+        barrier(self.env)
+
+
+def _adamw(model: nn.Module, weight_decay: float, betas: tuple[float, float], lr: float, env: DistEnv):
+    """AdamW over the trainable parameters only; no decay on biases, norms and gates (ndim < 2)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = env.device.type == "cuda"
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, fused=fused)
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _grad_sync(module: nn.Module, sync: bool):
+    """Reduce gradients only on the last micro batch of a step (DDP no_sync / FSDP2 flag)."""
+    if hasattr(module, "set_requires_gradient_sync"):  # FSDP2
+        module.set_requires_gradient_sync(sync)
+        return contextlib.nullcontext()
+    if not sync and hasattr(module, "no_sync"):
+        return module.no_sync()
+    return contextlib.nullcontext()

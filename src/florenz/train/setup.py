@@ -1,0 +1,229 @@
+"""Everything around the loop: data, tokenizer, model, stages, state dicts, and the run's result.json.
+
+Kept apart from `loop.py` so the loop reads as one loop. The stage list is where the decoder LM
+pre-training (micro models) and the vision-language stage are described in the same terms.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from florenz.config import Config
+from florenz.errors import FlorenzError
+from florenz.io import write_json
+from florenz.train.batches import BatchSource
+from florenz.train.compute import count_params, forward_flops_per_sample, training_compute
+from florenz.train.distributed import DistEnv, barrier
+
+RESULT_FILE = "result.json"
+
+
+@dataclass
+class Stage:
+    name: str  # "decoder_lm" | "vl"
+    samples: int  # budget in seen samples
+    batch_size: int  # global batch
+    micro_batch_size: int  # per rank and forward pass
+    lr: float
+    freeze: str  # freezing policy applied at the start of the stage
+    source: Callable[[], BatchSource]  # built when the stage runs (the LM text is read only if needed)
+
+    @property
+    def steps(self) -> int:
+        return math.ceil(self.samples / self.batch_size)
+
+    @property
+    def seen_samples(self) -> int:
+        return self.steps * self.batch_size
+
+
+def resolve_data(cfg: Config, env: DistEnv) -> Path:
+    """cfg.data.path, or the micro world of cfg.world (built by rank 0, then read by all)."""
+    if cfg.data.path:
+        path = Path(cfg.data.path)
+        if not path.is_dir():
+            raise FlorenzError(f"data.path not found: {path}")
+        return path
+    from florenz.world.build import ensure_world
+
+    if env.is_main:
+        path = ensure_world(cfg.world, cfg.data.cache_dir or None)
+    barrier(env)
+    return ensure_world(cfg.world, cfg.data.cache_dir or None) if not env.is_main else path
+
+
+def load_tokenizer(cfg: Config, data_dir: Path):
+    from florenz.data.tokenizer import load_tokenizer as load
+
+    return load(cfg.model.tokenizer_path or data_dir)
+
+
+def build(cfg: Config, tokenizer, device: torch.device):
+    from florenz.models.build import build_model, build_processor
+
+    model = build_model(cfg.model, tokenizer=tokenizer, device="cpu")
+    processor = build_processor(cfg.model, model, tokenizer=tokenizer)
+    return model.to(device).train(), processor
+
+
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """None = fp32. auto: bf16 on GPUs that support it, else fp16 (with loss scaling); fp32 on CPU."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    table = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in table:
+        raise FlorenzError(f"train.precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise FlorenzError("train.precision=fp16 needs a GPU (use fp32 or bf16 on CPU)")
+    return table[precision]
+
+
+def micro_batch(cfg: Config, batch: int, world_size: int, what: str) -> int:
+    mb = cfg.train.micro_batch_size or batch // world_size
+    if batch <= 0 or mb <= 0 or batch % (mb * world_size) != 0:
+        raise FlorenzError(f"{what}: global batch {batch} must be a positive multiple of train.micro_batch_size "
+                           f"({mb}) x world size ({world_size})")
+    return mb
+
+
+def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor) -> list[Stage]:
+    """[decoder LM stage if configured] + the vision-language stage."""
+    from florenz.train.decoder_lm import LM_FREEZE, DecoderLMSource
+    from florenz.train.vl import VLSource
+
+    t, d = cfg.train, cfg.data
+    if t.samples < t.batch_size:
+        raise FlorenzError(f"train.samples ({t.samples}) must be at least train.batch_size ({t.batch_size})")
+    mb = micro_batch(cfg, t.batch_size, env.world_size, "train.batch_size")
+    stages = []
+    if t.decoder_lm_languages and t.decoder_lm_samples > 0:
+        from florenz.languages import check_languages
+
+        langs = check_languages(t.decoder_lm_languages, "train.decoder_lm_languages")
+        stages.append(Stage("decoder_lm", t.decoder_lm_samples, t.batch_size, mb, t.decoder_lm_lr, LM_FREEZE,
+                            functools.cache(lambda: DecoderLMSource(data_dir, langs, tokenizer, d.max_target_tokens,
+                                                                    t.seed))))
+    stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze,
+                        functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))))
+    return stages
+
+
+def apply_freezing(model: nn.Module, policy: str) -> None:
+    from florenz.models.freezing import apply_freezing as apply
+
+    apply(model, policy)
+
+
+def full_state(model: nn.Module, opt, mode: str) -> tuple[dict, dict]:
+    """Full (unsharded) model and optimiser state dicts; FSDP gathers them via torch.distributed.checkpoint."""
+    if mode == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        return get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return model.state_dict(), opt.state_dict()
+
+
+def load_model_state(model: nn.Module, state: dict, mode: str) -> None:
+    if mode == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
+        return
+    model.load_state_dict(state)
+
+
+def load_optimizer_state(model: nn.Module, opt, state: dict, mode: str) -> None:
+    if mode == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(model, opt, state, options=StateDictOptions(full_state_dict=True))
+        return
+    opt.load_state_dict(state)
+
+
+def init_from(model: nn.Module, path: str, mode: str) -> None:
+    """Start from another run's weights: its `model/` directory or one of its checkpoints."""
+    p = Path(path)
+    if (p / "state.pt").is_file():
+        from florenz.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(p)["model"]
+    elif (p / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        state = load_file(str(p / "model.safetensors"))
+    else:
+        raise FlorenzError(f"train.init_from: {p} holds neither a checkpoint (state.pt) nor a model "
+                           f"(model.safetensors)")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith("lm_head.")]:  # the head is tied to the embedding
+        raise FlorenzError(f"train.init_from: {p} does not match preset (missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]})")
+
+
+def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, stages: list[Stage], state,
+           mode: str, fsdp_step: nn.Module | None, data_dir: Path) -> dict:
+    """Measure F, write `model/` and result.json (rank 0); every rank returns the result."""
+    from florenz.train.loop import TrainStep
+
+    vl, lm = stages[-1], (stages[0] if len(stages) > 1 else None)
+    step = fsdp_step if mode == "fsdp" else TrainStep(model)
+    P, Pt = count_params(model)  # after the last stage's freezing: Pt is the VL stage's trainable share
+    F = _flops(step, vl, env)
+    result = {
+        "preset": cfg.model.preset, "decoder_kind": getattr(model.config, "decoder_kind", ""),
+        "params": P, "trainable_params": Pt, "samples": vl.seen_samples,
+        "decoder_languages": len(cfg.train.decoder_lm_languages) if lm else 0, "seed": cfg.train.seed,
+        "wall_time_s": round(state.wall_time_s, 3), "flops_per_sample": F,
+        "compute": training_compute(vl.seen_samples, F, P, Pt), "final_loss": state.losses.get("vl"),
+        "data": str(data_dir), "steps": vl.steps, "batch_size": vl.batch_size, "world_size": env.world_size,
+        "distributed": mode, "precision": cfg.train.precision,
+        "samples_per_s": round((vl.seen_samples + (lm.seen_samples if lm else 0)) / max(state.wall_time_s, 1e-9), 2),
+        "decoder_lm_languages": list(cfg.train.decoder_lm_languages) if lm else [],
+        "decoder_lm_samples": lm.seen_samples if lm else 0, "decoder_lm_final_loss": state.losses.get("decoder_lm"),
+    }
+    if lm is not None:
+        from florenz.train.decoder_lm import LM_FREEZE
+
+        apply_freezing(model, LM_FREEZE)  # the LM stage's own Pt for its separate compute figure
+        P_lm, Pt_lm = count_params(model)
+        F_lm = _flops(step, lm, env)
+        apply_freezing(model, vl.freeze)
+        result.update(decoder_lm_flops_per_sample=F_lm,
+                      decoder_lm_compute=training_compute(lm.seen_samples, F_lm, P_lm, Pt_lm))
+    if mode == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if env.is_main:
+        from florenz.models.checkpoint import save_model
+
+        if mode == "fsdp":  # an unsharded CPU copy to save
+            model, _ = build(cfg, processor.decoder_tokenizer, torch.device("cpu"))
+            model.load_state_dict(full)
+        save_model(model, processor, out / "model")
+        write_json(out / RESULT_FILE, result)
+    return result
+
+
+def _flops(step: nn.Module, stage: Stage, env: DistEnv) -> float:
+    """Forward FLOPs per sample on a representative micro batch (rows spread over the data), eval mode."""
+    source = stage.source()
+    rows = np.linspace(0, source.num_rows - 1, stage.micro_batch_size).astype(np.int64)
+    batch = {k: v.to(env.device) for k, v in source.collate(rows).items()}
+    was = step.training
+    step.eval()
+    try:
+        return forward_flops_per_sample(lambda: step(batch), len(rows))
+    finally:
+        step.train(was)
