@@ -19,7 +19,7 @@ def coco_bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]], n: int = 4) ->
     """Corpus BLEU-1..n (fractions in [0, 1]) for space-tokenised hypotheses and references."""
     _check(hyps, refs)
     n_img = len(hyps)
-    nref = np.array([len(r) for r in refs], dtype=np.int64)
+    nref = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     ref_img = np.repeat(np.arange(n_img), nref)
     ng = ngram_counts(list(hyps) + [r for rs in refs for r in rs], n)
     hyp_c = ng.counts[:n_img].tocoo()

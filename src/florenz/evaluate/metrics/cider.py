@@ -9,6 +9,7 @@ number of *bigrams*; we keep that quirk so the numbers match the reference imple
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,9 +27,9 @@ def cider_d(
     """(corpus CIDEr-D, per-image scores) for space-tokenised hypotheses and their references."""
     _check(hyps, refs)
     n_img = len(hyps)
-    nref = np.array([len(r) for r in refs], dtype=np.int64)
+    nref = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     ref_img = np.repeat(np.arange(n_img), nref)
-    ng = ngram_counts([*hyps, *(r for rs in refs for r in rs)], n)
+    ng = ngram_counts([*hyps, *itertools.chain.from_iterable(refs)], n)
     mat, n_cols = ng.counts, ng.counts.shape[1]
     row = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))  # sentence of each stored count
     col, cnt = mat.indices.astype(np.int64), mat.data
@@ -77,9 +78,9 @@ def _check(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
         raise FlorenzError(f"CIDEr: {len(hyps)} hypotheses but {len(refs)} reference sets")
     if not hyps:
         raise FlorenzError("CIDEr: nothing to score (no hypotheses)")
-    for i, r in enumerate(refs):
-        if isinstance(r, str) or len(r) == 0:
-            raise FlorenzError(f"CIDEr: item {i} needs a non-empty list of references")
+    if isinstance(refs[0], str) or min(map(len, refs)) == 0:
+        first = next(i for i, r in enumerate(refs) if isinstance(r, str) or not r)
+        raise FlorenzError(f"CIDEr: item {first} needs a non-empty list of references")
 
 
 def cider_signature(nrefs: int | str, tok: str, n: int = 4, sigma: float = 6.0) -> str:

@@ -7,6 +7,7 @@ array operation and ids never overflow whatever the vocabulary size.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ class NgramCounts:
 def word_ids(sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
     """(word ids of the whole corpus, words per sentence, vocabulary size)."""
     words = f" {_SEP} ".join(sentences).split()
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+    vocab = dict(zip(dict.fromkeys(words), itertools.count()))
     ids = np.fromiter(map(vocab.__getitem__, words), dtype=np.int64, count=len(words))
     sep = vocab.get(_SEP, -1)
     is_sep = ids == sep
