@@ -62,6 +62,8 @@ def run_multi30k(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:
             for metric in ("bleu", "chrf"):
                 r = score_texts(metric, hyps, refs, lang)
                 entry[metric], entry[f"{metric}_signature"] = r.score, r.signature
+            if "comet" in ecfg.optional_metrics:
+                entry.update(_comet([it.src for it in items], hyps, [it.refs[0] for it in items], ecfg))
             res["splits"][f"{split}/{lang}"] = entry
             rows = [{"id": it.id, "src": it.src, "text": h, "refs": it.refs} for it, h in zip(items, hyps, strict=True)]
             write_jsonl(out_dir / "outputs" / f"multi30k_{split}_{lang}.jsonl", rows)
@@ -70,6 +72,17 @@ def run_multi30k(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:
         if main:
             res[f"bleu_main_{lang}"] = float(np.mean(main))  # the paper's figure: mean of 2016, 2017, mscoco
     return res
+
+
+def _comet(srcs: list[str], hyps: list[str], refs: list[str], ecfg: EvalConfig) -> dict:
+    from florenz.evaluate.metrics.optional import comet, comet_unavailable
+
+    msg = comet_unavailable(ecfg.comet_model)
+    if msg:
+        console.print(msg)
+        return {"comet": None, "comet_note": msg}
+    score, sig = comet(srcs, hyps, refs, ecfg.comet_model)
+    return {"comet": score, "comet_signature": sig}
 
 
 def run_commute(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:

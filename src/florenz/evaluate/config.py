@@ -21,4 +21,7 @@ class EvalConfig:
     multi30k_langs: list[str] = field(default_factory=lambda: ["de", "fr", "cs"])
     commute_langs: list[str] = field(default_factory=lambda: ["de", "fr", "ru", "zh", "cs", "ar"])
     segmenter: str = "default"  # caption tokenisation for CIDEr/BLEU-4: default | word | char | stanza
-    optional_metrics: list[str] = field(default_factory=list)  # "comet", "clipscore"
+    optional_metrics: list[str] = field(default_factory=list)  # "comet" (Multi30K), "clipscore" (captions)
+    comet_model: str = ""  # local COMET checkpoint for `comet-score` (separate environment)
+    clip_checkpoint: str = ""  # local open_clip checkpoint file for CLIPScore
+    clip_model: str = "ViT-B-32"

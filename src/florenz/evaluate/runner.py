@@ -18,6 +18,7 @@ from florenz.config import Config, load_config
 from florenz.data.shards import decode_image, read_records, read_stats
 from florenz.errors import FlorenzError
 from florenz.evaluate.benchmarks import run_benchmarks
+from florenz.evaluate.config import EvalConfig
 from florenz.evaluate.generation import generate_texts
 from florenz.evaluate.loss import EvalSample, ce_groups, ce_per_class, group_languages, sample_ce
 from florenz.evaluate.metrics.text import score_texts
@@ -82,7 +83,7 @@ def _generation_items(samples: list[EvalSample], per_lang: int) -> dict[str, lis
     return out
 
 
-def score_generation(items: list[EvalSample], texts: list[str], lang: str, segmenter: str) -> dict:
+def score_generation(items: list[EvalSample], texts: list[str], lang: str, ecfg: EvalConfig) -> dict:
     """Per-language metrics of one generation mode."""
     res: dict = {"n": len(items)}
     scenes = [s.meta.get("scene") for s in items]
@@ -100,8 +101,18 @@ def score_generation(items: list[EvalSample], texts: list[str], lang: str, segme
     for metric in ("bleu", "chrf", "cider"):
         if metric == "cider" and len(items) < 2:
             continue  # idf over one image is 0 by definition
-        r = score_texts(metric, texts, refs, lang, segmenter)
+        r = score_texts(metric, texts, refs, lang, ecfg.segmenter)
         res[metric], res[f"{metric}_signature"] = r.score, r.signature
+    if "clipscore" in ecfg.optional_metrics:
+        from florenz.evaluate.metrics.optional import clip_unavailable, clipscore
+
+        msg = clip_unavailable(ecfg.clip_checkpoint)
+        if msg:
+            console.print(msg)
+            res["clipscore"], res["clipscore_note"] = None, msg
+        else:
+            res["clipscore"], res["clipscore_signature"] = clipscore(
+                [s.image for s in items], texts, ecfg.clip_checkpoint, ecfg.clip_model)
     return res
 
 
@@ -137,7 +148,7 @@ def run_eval(target: str | Path, out: str | Path | None = None, data: str | Path
                 gens = generate_texts(model, processor, items, with_prefix, ecfg.beams, ecfg.max_new_tokens,
                                       ecfg.batch_size, desc=f"generate {lang} ({mode})")
                 texts = [g["text"] for g in gens]
-                per_lang[lang] = score_generation(items, texts, lang, ecfg.segmenter)
+                per_lang[lang] = score_generation(items, texts, lang, ecfg)
                 rows += [{"id": s.meta["id"], "lang": lang, "mode": mode, "text": g["text"], "raw": g["raw"],
                           "refs": s.meta["refs"]} for s, g in zip(items, gens, strict=True)]
             scores["generation"][mode] = per_lang
