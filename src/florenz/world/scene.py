@@ -63,9 +63,10 @@ def content_only(scene: dict) -> dict:
 def partial_scene(scene: dict, rng: np.random.Generator, keep_attr: float, loose: float) -> dict:
     """A loose, incomplete description of `scene`, as similarity-matched translation data would give.
 
-    Keeps a random non-empty subset of objects (shape always, size/colour each with `keep_attr`),
-    the relation only if both its objects survive (and a coin says so), the position with p=0.5, and
-    with probability `loose` changes one stated attribute so the sentence no longer fits the image.
+    Always omits something. Keeps a random non-empty subset of objects (shape always, size/colour
+    each with `keep_attr`), the relation only if both its objects survive (and a coin says so), the
+    position with p=0.5, and with probability `loose` changes one stated attribute so the sentence
+    no longer fits the image.
     """
     objs = scene["objects"]
     n = len(objs)
@@ -83,6 +84,9 @@ def partial_scene(scene: dict, rng: np.random.Generator, keep_attr: float, loose
         relation = {"rel": rel["rel"], "a": keep.index(rel["a"]), "b": keep.index(rel["b"])}
     position = scene.get("position") if scene.get("position") and rng.random() < 0.5 else None
     out = {"objects": new, "relation": relation, "position": position}
+    if scene_key(out) == scene_key(content_only(scene)):  # never the complete description
+        o = new[int(rng.integers(len(new)))]
+        del o[("color", "size")[int(rng.integers(2))]]
     if rng.random() < loose:
         _perturb(out, rng)
     return out
