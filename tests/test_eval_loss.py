@@ -3,13 +3,12 @@ and CoMMuTE through the real CE path with a blank image = exactly 50.0 (image-bl
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from florenz.data.benchmarks.commute import load_commute
 from florenz.evaluate.commute import score_commute, unbalanced_items
-from florenz.evaluate.loss import EvalSample, ce_groups, ce_per_class, group_languages, sample_ce
+from florenz.evaluate.loss import EvalSample, as_samples, ce_groups, ce_per_class, group_languages, sample_ce
 from florenz.prompts import all_prompt_texts
 
 
@@ -30,22 +29,10 @@ def test_groups_come_from_training_coverage_and_are_count_weighted():
     assert means == {"caption/fr": 1.5, "translation/de": 5.0} and n == {"caption/fr": 2, "translation/de": 1}
 
 
-class TinyProcessor:
-    """Stand-in with the processor surface evaluation uses (tokenizers, image size, pixel_values)."""
-
-    def __init__(self, tok, image_size):
-        self.encoder_tokenizer = self.decoder_tokenizer = self.tokenizer = tok
-        self.image_size = image_size
-
-    def pixel_values(self, images):
-        arr = np.stack([np.asarray(im.resize((self.image_size, self.image_size)), dtype=np.float32) for im in images])
-        return torch.from_numpy(arr).permute(0, 3, 1, 2) / 255.0
-
-
 @pytest.fixture(scope="module")
 def tiny(shared_data):
     from florenz.data.tokenizer import train_tokenizer
-    from florenz.models.build import build_model
+    from florenz.models.build import build_model, build_processor
     from florenz.models.config import ModelConfig
 
     items = load_commute(shared_data / "commute", "fr", text_only=True)
@@ -53,7 +40,7 @@ def tiny(shared_data):
     tok = train_tokenizer(texts * 2, vocab_size=600)
     torch.manual_seed(0)
     model = build_model(ModelConfig(preset="micro-bart-xs"), tokenizer=tok)
-    return model, TinyProcessor(tok, int(model.config.image_size)), items
+    return model, build_processor(ModelConfig(preset="micro-bart-xs"), model, tok), items
 
 
 def test_sample_ce_is_token_mean_per_sample(tiny):
@@ -61,18 +48,15 @@ def test_sample_ce_is_token_mean_per_sample(tiny):
     samples = [EvalSample("translation", "fr", "la banque", "the bank"),
                EvalSample("caption", "fr", "un chat noir et un chien blanc sur une table")]
     ce = sample_ce(model, proc, samples, batch_size=2)
-    tok = proc.decoder_tokenizer
-    for s, value in zip(samples, ce, strict=True):  # one at a time, no padding, via model(..., labels).loss
-        target = ("La photo montre " + s.tgt) if s.task == "caption" else s.tgt
-        y = tok(target, add_special_tokens=False)["input_ids"]
-        task = "Translate the following text: the bank" if s.src else "What does the image describe?"
-        enc = tok([f"The target language is French. {task}"], return_tensors="pt")
+    for s, value in zip(samples, ce, strict=True):  # one at a time (no padding) via model(..., labels).loss
+        batch = proc.collate([_black(proc)], as_samples([s]))
         with torch.no_grad():
-            loss = model(pixel_values=proc.pixel_values([_black(proc)]), input_ids=enc["input_ids"],
-                         attention_mask=enc["attention_mask"],
-                         decoder_input_ids=torch.tensor([[tok.bos_token_id, *y]]),
-                         labels=torch.tensor([[*y, tok.eos_token_id]])).loss
+            loss = model(**batch).loss
         assert value == pytest.approx(float(loss), abs=1e-4)
+    by_hand = samples[1]
+    ids = proc.decoder_tokenizer("La photo montre " + by_hand.tgt, add_special_tokens=False)["input_ids"]
+    assert proc.collate([_black(proc)], as_samples([by_hand]))["labels"][0, -1] == proc.decoder_tokenizer.eos_token_id
+    assert len(ids) + 1 == int((proc.collate([_black(proc)], as_samples([by_hand]))["labels"] != -100).sum())
 
 
 def _black(proc):

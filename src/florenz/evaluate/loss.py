@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from florenz.clitools import console
-from florenz.data.shards import class_key, unseen_caption_languages
-from florenz.prompts import decoder_target, encoder_prompt
+from florenz.data.shards import Sample, class_key, unseen_caption_languages
 
 
 @dataclass
@@ -36,12 +35,6 @@ class EvalSample:
     @property
     def klass(self) -> str:
         return class_key(self.task, self.lang)
-
-
-def tokenizers(processor) -> tuple:
-    enc = getattr(processor, "encoder_tokenizer", None) or processor.tokenizer
-    dec = getattr(processor, "decoder_tokenizer", None) or processor.tokenizer
-    return enc, dec
 
 
 def blank_image(processor):
@@ -63,20 +56,23 @@ def pixel_batch(processor, images: Sequence) -> torch.Tensor:
     return processor.pixel_values(filled)
 
 
+def as_samples(samples: Sequence[EvalSample]) -> list[Sample]:
+    return [Sample(task=s.task, lang=s.lang, tgt=s.tgt, src=s.src, style=s.style) for s in samples]
+
+
 def encode_prompts(processor, samples: Sequence[EvalSample], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    enc, _ = tokenizers(processor)
-    prompts = [encoder_prompt(s.task, s.lang, s.style, s.src) for s in samples]
-    batch = enc(prompts, add_special_tokens=True, padding=True, return_tensors="pt")
+    """Encoder prompt ids exactly as training builds them (the processor owns the format)."""
+    batch = processor.prompts(as_samples(samples))
     return batch["input_ids"].to(device), batch["attention_mask"].to(device)
 
 
 @torch.no_grad()
-def sample_ce(model, processor, samples: Sequence[EvalSample], batch_size: int = 64, max_target_tokens: int = 0,
+def sample_ce(model, processor, samples: Sequence[EvalSample], batch_size: int = 64, max_target_tokens: int = 128,
               desc: str = "cross-entropy") -> np.ndarray:
-    """Token-mean CE of each sample's decoder target (same order as `samples`)."""
+    """Token-mean CE of each sample's decoder target (same order as `samples`), teacher-forced
+    through the processor's own training collation so that evaluation and training cannot drift."""
     from rich.progress import Progress
 
-    _, dec = tokenizers(processor)
     device = model.device
     model.eval()
     out = np.zeros(len(samples), dtype=np.float64)
@@ -84,21 +80,11 @@ def sample_ce(model, processor, samples: Sequence[EvalSample], batch_size: int =
         task = bar.add_task(desc, total=len(samples))
         for lo in range(0, len(samples), batch_size):
             chunk = samples[lo:lo + batch_size]
-            ids = dec([decoder_target(s.task, s.lang, s.tgt) for s in chunk], add_special_tokens=False)["input_ids"]
-            if max_target_tokens:
-                ids = [y[: max_target_tokens - 1] for y in ids]
-            width = max(len(y) for y in ids) + 1
-            dec_in = torch.full((len(chunk), width), dec.pad_token_id, dtype=torch.long)
-            labels = torch.full((len(chunk), width), -100, dtype=torch.long)
-            for i, y in enumerate(ids):
-                dec_in[i, : len(y) + 1] = torch.tensor([dec.bos_token_id, *y])
-                labels[i, : len(y) + 1] = torch.tensor([*y, dec.eos_token_id])
-            input_ids, attention_mask = encode_prompts(processor, chunk, device)
-            logits = model(pixel_values=pixel_batch(processor, [s.image for s in chunk]).to(device),
-                           input_ids=input_ids, attention_mask=attention_mask,
-                           decoder_input_ids=dec_in.to(device),
-                           decoder_attention_mask=(labels != -100).long().to(device)).logits
-            labels = labels.to(device)
+            images = [s.image if s.image is not None else blank_image(processor) for s in chunk]
+            batch = processor.collate(images, as_samples(chunk), max_target_tokens=max_target_tokens)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            labels = batch.pop("labels")
+            logits = model(**batch).logits
             tok = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
             mask = (labels != -100).float()
             out[lo:lo + len(chunk)] = ((tok * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu().numpy()
