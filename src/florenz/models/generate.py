@@ -1,0 +1,169 @@
+"""Greedy and beam-search generation with self- AND cross-attention key/value caches.
+
+The encoder runs once per input; with `use_cache=True` the decoder sees one new token per step and the
+cross-attention keys/values are computed once (EncoderDecoderCache), whereas `use_cache=False` re-runs the
+whole decoder prefix each step (the authors' setting). Both give the same tokens. A decoder prefix
+("La photo montre") can be forced after BOS; it is stripped from the returned text either way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from florenz.errors import FlorenzError
+from florenz.models.florenz import EncoderOutput
+
+
+@torch.no_grad()
+def generate(
+    model,
+    processor,
+    pixel_values: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    langs: str | list[str],
+    prefix: bool = True,
+    beams: int = 4,
+    max_new_tokens: int = 64,
+    use_cache: bool = True,
+    return_scores: bool = False,
+    length_penalty: float = 1.0,
+) -> list[str] | tuple[list[str], list[float]]:
+    """Captions/translations for a batch; `langs` is one code or one per row. Scores are length-normalised
+    sums of token log-probabilities (sum / len**length_penalty), as in transformers' beam search."""
+    n = pixel_values.shape[0]
+    langs = [langs] * n if isinstance(langs, str) else list(langs)
+    if len(langs) != n:
+        raise FlorenzError(f"generate: {len(langs)} languages for a batch of {n}")
+    if beams < 1 or max_new_tokens < 1:
+        raise FlorenzError(f"generate: beams and max_new_tokens must be >= 1 (got {beams}, {max_new_tokens})")
+    forced = [processor.prefix_ids(lang) if prefix else [] for lang in langs]
+    max_pos = getattr(model.decoder_config, "max_position_embeddings", None)
+    if max_pos and max_new_tokens + max(map(len, forced)) + 1 > max_pos:
+        raise FlorenzError(f"generate: max_new_tokens={max_new_tokens} exceeds the decoder's {max_pos} positions")
+    was_training = model.training
+    model.eval()
+    try:
+        enc = model.encode(pixel_values.to(model.device), input_ids.to(model.device), attention_mask.to(model.device))
+        tok = processor.decoder_tokenizer
+        search = _greedy if beams == 1 else _beam
+        seqs, scores = search(model, enc, forced, tok.bos_token_id, tok.eos_token_id, beams, max_new_tokens,
+                              use_cache, length_penalty)
+    finally:
+        model.train(was_training)
+    texts = [processor.decode(s, lang, strip_prefix=True) for s, lang in zip(seqs, langs, strict=True)]
+    return (texts, scores) if return_scores else texts
+
+
+class _Stepper:
+    """Next-token log-probs for a growing batch of sequences, cached or not; reorders beams."""
+
+    def __init__(self, model, enc: EncoderOutput, use_cache: bool) -> None:
+        self.model, self.enc, self.use_cache, self.cache = model, enc, use_cache, None
+
+    def __call__(self, seqs: torch.Tensor) -> torch.Tensor:
+        inp = seqs[:, -1:] if self.use_cache and self.cache is not None else seqs
+        out = self.model.decode(inp, self.enc, past_key_values=self.cache, use_cache=self.use_cache)
+        self.cache = out.past_key_values
+        return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        if self.cache is not None:
+            self.cache.reorder_cache(index)
+
+
+def _force(logp: torch.Tensor, forced: list[list[int]], step: int, rows: torch.Tensor) -> torch.Tensor:
+    """Keep only the forced prefix token for rows still inside their prefix."""
+    for r, b in enumerate(rows.tolist()):
+        if step < len(forced[b]):
+            keep = logp[r, forced[b][step]].clone()
+            logp[r].fill_(-float("inf"))
+            logp[r, forced[b][step]] = keep
+    return logp
+
+
+def _greedy(model, enc, forced, bos, eos, beams, max_new, use_cache, lp):
+    n = enc.states.shape[0]
+    step_fn = _Stepper(model, enc, use_cache)
+    seqs = torch.full((n, 1), bos, dtype=torch.long, device=enc.states.device)
+    limits = [max_new + len(f) for f in forced]
+    done = [False] * n
+    total = [0.0] * n
+    out: list[list[int]] = [[] for _ in range(n)]
+    rows = torch.arange(n)
+    for step in range(max(limits)):
+        logp = _force(step_fn(seqs), forced, step, rows)
+        best = logp.argmax(-1)
+        for b in range(n):
+            if not done[b]:
+                t = int(best[b])
+                total[b] += float(logp[b, t])
+                out[b].append(t)
+                done[b] = t == eos or len(out[b]) >= limits[b]
+        seqs = torch.cat([seqs, best[:, None]], dim=1)
+        if all(done):
+            break
+    scores = [s / max(len(o), 1) ** lp for s, o in zip(total, out, strict=True)]
+    return out, scores
+
+
+def _beam(model, enc, forced, bos, eos, k, max_new, use_cache, lp):
+    n = enc.states.shape[0]
+    dev = enc.states.device
+    enc = EncoderOutput(enc.states.repeat_interleave(k, 0), enc.mask.repeat_interleave(k, 0))
+    step_fn = _Stepper(model, enc, use_cache)
+    seqs = torch.full((n * k, 1), bos, dtype=torch.long, device=dev)
+    beam_scores = torch.full((n, k), -float("inf"), device=dev)
+    beam_scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    limits = [max_new + len(f) for f in forced]
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+    done = [False] * n
+    rows = torch.arange(n).repeat_interleave(k)
+    for step in range(max(limits)):
+        logp = _force(step_fn(seqs), forced, step, rows)
+        vocab = logp.shape[-1]
+        cand = (beam_scores[:, :, None] + logp.view(n, k, vocab)).view(n, k * vocab)
+        top_scores, top_idx = cand.topk(2 * k, dim=1)
+        next_beam, next_tok, next_score = [], [], []
+        length = step + 1
+        for b in range(n):
+            chosen: list[tuple[int, int, float]] = []
+            for rank, (s, i) in enumerate(zip(top_scores[b].tolist(), top_idx[b].tolist(), strict=True)):
+                src, t = divmod(i, vocab)
+                if done[b] or s == -float("inf"):
+                    break
+                if t == eos or length >= limits[b]:
+                    if rank < k:
+                        tokens = seqs[b * k + src, 1:].tolist() + [t]
+                        finished[b].append((s / length**lp, tokens))
+                    if t == eos:
+                        continue
+                chosen.append((src, t, s))
+                if len(chosen) == k:
+                    break
+            finished[b].sort(key=lambda h: -h[0])
+            del finished[b][k:]
+            best_running = chosen[0][2] / length**lp if chosen else -float("inf")
+            if not done[b]:
+                full = len(finished[b]) >= k and finished[b][-1][0] >= best_running
+                done[b] = full or length >= limits[b] or not chosen
+            while len(chosen) < k:  # finished rows (or too few candidates) keep dummy beams
+                chosen.append((0, eos, -float("inf")))
+            for src, t, s in chosen:
+                next_beam.append(b * k + src)
+                next_tok.append(t)
+                next_score.append(s)
+        index = torch.tensor(next_beam, device=dev)
+        seqs = torch.cat([seqs[index], torch.tensor(next_tok, device=dev)[:, None]], dim=1)
+        beam_scores = torch.tensor(next_score, device=dev).view(n, k)
+        step_fn.reorder(index)
+        if all(done):
+            break
+    out, scores = [], []
+    for b in range(n):
+        if not finished[b]:  # only possible if every candidate was -inf
+            finished[b].append((-float("inf"), seqs[b * k, 1:].tolist()))
+        score, tokens = max(finished[b], key=lambda h: h[0])
+        out.append(tokens)
+        scores.append(score)
+    return out, scores
