@@ -31,7 +31,7 @@ def tiny_world(tmp_path_factory) -> Path:
     from florenz.world.config import WorldConfig
 
     cfg = WorldConfig(train_scenes=48, heldout_scenes=8, lm_sentences=64, shard_size=32)
-    return ensure_world(cfg, tmp_path_factory.mktemp("worlds"))
+    return ensure_world(cfg, tmp_path_factory.getbasetemp() / "worlds")
 
 
 def overrides(world: Path, **extra) -> list[str]:

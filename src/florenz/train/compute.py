@@ -1,4 +1,4 @@
-"""Parameter counts and training compute in the paper's terms.
+"""Training compute in the paper's terms (P and Pt are counted by `florenz.models.freezing`).
 
 F = forward FLOPs per sample, measured with `FlopCounterMode` on a representative batch (so it sees
 the model's real sequence lengths); C = S * F * (1 + Pt / P): every sample costs one forward pass,
@@ -10,22 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-
-def count_params(model: nn.Module) -> tuple[int, int]:
-    """(P, Pt): all parameters, trainable parameters (shared/tied tensors counted once)."""
-    seen: set[int] = set()
-    total = trainable = 0
-    for p in model.parameters():
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        n = p.numel()
-        total += n
-        trainable += n if p.requires_grad else 0
-    return total, trainable
 
 
 @torch.no_grad()

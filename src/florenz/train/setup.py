@@ -20,7 +20,7 @@ from florenz.config import Config
 from florenz.errors import FlorenzError
 from florenz.io import write_json
 from florenz.train.batches import BatchSource
-from florenz.train.compute import count_params, forward_flops_per_sample, training_compute
+from florenz.train.compute import forward_flops_per_sample, training_compute
 from florenz.train.distributed import DistEnv, barrier
 
 RESULT_FILE = "result.json"
@@ -124,6 +124,12 @@ def apply_freezing(model: nn.Module, policy: str) -> None:
     apply(model, policy)
 
 
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    from florenz.models.freezing import count_parameters as count
+
+    return count(model)
+
+
 def full_state(model: nn.Module, opt, mode: str) -> tuple[dict, dict]:
     """Full (unsharded) model and optimiser state dicts; FSDP gathers them via torch.distributed.checkpoint."""
     if mode == "fsdp":
@@ -178,7 +184,7 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
 
     vl, lm = stages[-1], (stages[0] if len(stages) > 1 else None)
     step = fsdp_step if mode == "fsdp" else TrainStep(model)
-    P, Pt = count_params(model)  # after the last stage's freezing: Pt is the VL stage's trainable share
+    P, Pt = count_parameters(model)  # after the last stage's freezing: Pt is the VL stage's trainable share
     F = _flops(step, vl, env)
     result = {
         "preset": cfg.model.preset, "decoder_kind": getattr(model.config, "decoder_kind", ""),
@@ -196,7 +202,7 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
         from florenz.train.decoder_lm import LM_FREEZE
 
         apply_freezing(model, LM_FREEZE)  # the LM stage's own Pt for its separate compute figure
-        P_lm, Pt_lm = count_params(model)
+        P_lm, Pt_lm = count_parameters(model)
         F_lm = _flops(step, lm, env)
         apply_freezing(model, vl.freeze)
         result.update(decoder_lm_flops_per_sample=F_lm,

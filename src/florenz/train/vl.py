@@ -31,7 +31,7 @@ class VLSource(BatchSource):
 
     @classmethod
     def cached(cls, data_dir: str | Path, processor, dcfg: DataConfig, seed: int) -> VLSource:
-        enc, dec = processor_tokenizers(processor)
+        enc, dec = processor.encoder_tokenizer, processor.decoder_tokenizer
         key = (str(Path(data_dir).resolve()), id(enc), id(dec), dcfg.max_source_tokens, dcfg.max_target_tokens)
         if key not in _CACHE:
             data = load_split(data_dir, "train")
@@ -55,34 +55,38 @@ class VLSource(BatchSource):
                 "labels": labels}
 
 
-def processor_tokenizers(processor) -> tuple:
-    enc = getattr(processor, "encoder_tokenizer", None) or processor.tokenizer
-    dec = getattr(processor, "decoder_tokenizer", None) or processor.tokenizer
-    return enc, dec
-
-
 def tokenize(data: TrainSet, enc, dec, max_src: int, max_tgt: int) -> dict[str, np.ndarray]:
-    """Encoder prompt ids and teacher-forcing tables: decoder input [bos] + y, labels y + [eos]."""
+    """The processor's layout, pre-computed: encoder [bos] + prompt + [eos]; decoder input [bos] + y,
+    labels y + [eos] (tests/test_train_units.py checks a batch against `Processor.collate`)."""
     s = data.samples
     prompts = [encoder_prompt(t, lg, st, src) for t, lg, st, src in zip(s.task, s.lang, s.style, s.src, strict=True)]
     targets = [decoder_target(t, lg, y) for t, lg, y in zip(s.task, s.lang, s.tgt, strict=True)]
-    src_ids = _unique_encode(enc, prompts, add_special_tokens=True)
-    tgt_ids = [x[: max_tgt - 1] for x in _unique_encode(dec, targets, add_special_tokens=False)]
-    src_tab, src_len = pad_rows(src_ids, enc.pad_token_id, max_src)
+    body = [x[: max(max_src - 2, 0)] for x in _unique_encode(enc, prompts)]
+    tgt_ids = [x[: max(max_tgt - 1, 0)] for x in _unique_encode(dec, targets)]
+    src_tab, src_len = pad_rows([[enc.bos_token_id, *x, enc.eos_token_id] for x in body], enc.pad_token_id, max_src)
     dec_tab, dec_len = pad_rows([[dec.bos_token_id, *y] for y in tgt_ids], dec.pad_token_id, max_tgt)
     lab_tab, _ = pad_rows([[*y, dec.eos_token_id] for y in tgt_ids], -100, max_tgt)
     return {"src_ids": src_tab, "src_len": src_len, "dec_ids": dec_tab, "dec_len": dec_len, "labels": lab_tab}
 
 
-def _unique_encode(tok, texts: list[str], add_special_tokens: bool) -> list[list[int]]:
-    """Tokenise each distinct string once (caption prompts repeat across the whole data set)."""
+def _unique_encode(tok, texts: list[str]) -> list[list[int]]:
+    """Tokenise each distinct string once, in one batched call (caption prompts repeat a lot)."""
     uniq = list(dict.fromkeys(texts))
-    ids = dict(zip(uniq, tok(uniq, add_special_tokens=add_special_tokens)["input_ids"], strict=True))
+    ids = dict(zip(uniq, tok(uniq, add_special_tokens=False)["input_ids"], strict=True))
     return [ids[x] for x in texts]
 
 
 def pixel_values(processor, images) -> torch.Tensor:
-    """uint8 [B, H, W, 3] (or PIL images) -> the model's normalised float pixels via the processor."""
-    if isinstance(images, np.ndarray) and hasattr(processor, "pixels_from_uint8"):
-        return processor.pixels_from_uint8(torch.from_numpy(images))
+    """uint8 [B, H, W, 3] at the model's size: the processor's normalisation, vectorised (same float ops);
+    other sizes or PIL images go through `processor.pixel_values` (resize included)."""
+    if isinstance(images, np.ndarray):
+        size = processor.image_size
+        if images.shape[1:3] != (size, size):
+            from PIL import Image
+
+            return processor.pixel_values([Image.fromarray(x) for x in images])
+        from florenz.models.processor import IMAGENET_MEAN, IMAGENET_STD
+
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+        return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return processor.pixel_values(images)
