@@ -107,10 +107,18 @@ def run_commute(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:
     return res
 
 
-def run_benchmarks(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:
+def check_benchmarks(ecfg: EvalConfig) -> None:
+    """Load every configured benchmark's files (cheap) so a missing file or image fails before model work."""
     unknown = [b for b in ecfg.benchmarks if b not in KNOWN]
     if unknown:
         raise FlorenzError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}")
+    if "commute" in ecfg.benchmarks:
+        for lang in ecfg.commute_langs:
+            load_commute(_root(ecfg, "commute"), lang, text_only=ecfg.text_only)
+
+
+def run_benchmarks(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:
+    check_benchmarks(ecfg)
     out: dict = {"summary": {}}
     if "multi30k" in ecfg.benchmarks:
         m = out["multi30k"] = run_multi30k(model, processor, ecfg, out_dir)

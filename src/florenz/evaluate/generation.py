@@ -13,13 +13,13 @@ import torch
 
 from florenz.clitools import console
 from florenz.evaluate.loss import EvalSample, encode_prompts, pixel_batch
-from florenz.prompts import decoder_prefix, strip_prefix
+from florenz.prompts import strip_prefix
 
 
 @torch.no_grad()
 def generate_texts(model, processor, samples: Sequence[EvalSample], with_prefix: bool, beams: int = 4,
                    max_new_tokens: int = 40, batch_size: int = 32, desc: str = "generate") -> list[dict]:
-    """[{"raw": decoded text, "text": prefix-stripped text}] per sample, in order."""
+    """[{"raw": decoded text (models.generate strips the prefix), "text": prefix-stripped text}] per sample."""
     from rich.progress import Progress
 
     from florenz.models.generate import generate
@@ -31,11 +31,11 @@ def generate_texts(model, processor, samples: Sequence[EvalSample], with_prefix:
         for lo in range(0, len(samples), batch_size):
             chunk = samples[lo:lo + batch_size]
             input_ids, attention_mask = encode_prompts(processor, chunk, model.device)
-            prefixes = [decoder_prefix(s.lang) if with_prefix and s.task == "caption" else "" for s in chunk]
-            texts = generate(model, processor, pixel_values=pixel_batch(processor, [s.image for s in chunk]),
-                             input_ids=input_ids, attention_mask=attention_mask, prefixes=prefixes,
-                             num_beams=beams, max_new_tokens=max_new_tokens)
-            for s, raw in zip(chunk, texts, strict=True):
+            force = with_prefix and all(s.task == "caption" for s in chunk)  # translations have no prefix
+            texts = generate(model, processor, pixel_batch(processor, [s.image for s in chunk]), input_ids,
+                             attention_mask, langs=[s.lang for s in chunk], prefix=force, beams=beams,
+                             max_new_tokens=max_new_tokens)
+            for s, raw in zip(chunk, texts, strict=True):  # generate() already strips a (generated) prefix
                 text = strip_prefix(raw, s.lang) if s.task == "caption" else raw.strip()
                 out.append({"raw": raw, "text": text})
             bar.advance(task, len(chunk))

@@ -17,7 +17,7 @@ from florenz.clitools import console
 from florenz.config import Config, load_config
 from florenz.data.shards import decode_image, read_records, read_stats
 from florenz.errors import FlorenzError
-from florenz.evaluate.benchmarks import run_benchmarks
+from florenz.evaluate.benchmarks import check_benchmarks, run_benchmarks
 from florenz.evaluate.config import EvalConfig
 from florenz.evaluate.generation import generate_texts
 from florenz.evaluate.loss import EvalSample, ce_groups, ce_per_class, group_languages, sample_ce
@@ -127,6 +127,8 @@ def run_eval(target: str | Path, out: str | Path | None = None, data: str | Path
     cfg: Config = load_config(run_dir / "config.toml" if run_dir else None, overrides)
     ecfg = cfg.eval
     out_dir = Path(out) if out else (run_dir or model_dir)
+    if ecfg.benchmarks:
+        check_benchmarks(ecfg)
     model, processor = load_for_eval(model_dir)
     data_dir = _data_dir(data, run_dir, cfg)
     scores: dict = {"model": str(model_dir), "data": str(data_dir) if data_dir else None, "eval": vars(ecfg).copy()}
