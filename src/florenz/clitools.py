@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 # Progress and human-readable text go to stderr so that stdout stays clean for --json.
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 SET_HELP = "Override a config value, e.g. --set train.lr=3e-4 (repeatable)."
 JSON_HELP = "Print machine-readable JSON on stdout."
