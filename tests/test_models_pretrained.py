@@ -106,7 +106,8 @@ def test_load_gemma_kind_from_local_checkpoints(tmp_path, gemma_tok, bart_tok):
     model, proc = load_pretrained(cfg)
     fs, gs = florence.state_dict(), gemma.state_dict()
     assert torch.equal(model.vision_tower.convs[0].conv.weight, fs["model.vision_tower.convs.0.conv.weight"])
-    assert torch.equal(model.projector.image_projection.weight, fs["model.multi_modal_projector.image_projection.weight"])
+    proj = fs["model.multi_modal_projector.image_projection.weight"]
+    assert torch.equal(model.projector.image_projection.weight, proj)
     assert torch.equal(model.encoder.layers[0].fc1.weight, fs["model.language_model.encoder.layers.0.fc1.weight"])
     assert torch.equal(model.encoder.embed_tokens.weight, fs["model.language_model.shared.weight"])
     assert torch.equal(model.decoder.layers[1].mlp.up_proj.weight, gs["model.layers.1.mlp.up_proj.weight"])
@@ -141,7 +142,8 @@ def test_missing_and_mismatched_weights_are_named(tmp_path, gemma_tok, bart_tok)
     gemma = _gemma_dir(tmp_path, gemma_tok)
     from safetensors.torch import save_file
 
-    state = {k: v.contiguous() for k, v in gemma.state_dict().items() if "layers.1.mlp.down_proj" not in k and k != "lm_head.weight"}
+    state = {k: v.contiguous() for k, v in gemma.state_dict().items()
+             if "layers.1.mlp.down_proj" not in k and k != "lm_head.weight"}
     state["model.layers.0.mlp.up_proj.weight"] = torch.zeros(3, 3)
     save_file(state, str(tmp_path / "gemma" / "model.safetensors"))
     cfg = ModelConfig(preset="F-3.5B", florence_path=str(tmp_path / "florence"), gemma_path=str(tmp_path / "gemma"))
