@@ -31,34 +31,26 @@ def cider_d(
     ref_img = np.repeat(np.arange(n_img), nref)
     ng = ngram_counts([*hyps, *itertools.chain.from_iterable(refs)], n)
     mat, n_cols = ng.counts, ng.counts.shape[1]
-    row = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))  # sentence of each stored count
-    col, cnt = mat.indices.astype(np.int64), mat.data
-    split = mat.indptr[n_img]  # hypotheses' entries come first
-    r_row, r_col = row[split:] - n_img, col[split:]
-    r_img = ref_img[r_row]
+    hyp_c, ref_c = mat[:n_img], mat[n_img:]
 
-    # document frequency: number of images whose references contain the n-gram
-    # (all references of an image side by side as one CSR row, duplicates merged by sum_duplicates)
-    img_ptr = mat.indptr[n_img + np.concatenate([[0], np.cumsum(nref)])] - split
-    per_img = sp.csr_matrix((np.ones(len(r_col)), r_col, img_ptr), shape=(n_img, n_cols))
-    per_img.sum_duplicates()
-    df = np.bincount(per_img.indices, minlength=n_cols)
+    # document frequency: number of images whose references contain the n-gram (one sparse product;
+    # its rows have unique columns, so no sort is needed)
+    img_ind = sp.csr_matrix((np.ones(len(ref_img)), (ref_img, np.arange(len(ref_img)))), shape=(n_img, len(ref_img)))
+    df = np.bincount((img_ind @ ref_c).indices, minlength=n_cols)
     idf = np.log(float(n_img)) - np.log(np.maximum(1.0, df))
 
-    w = cnt * idf[col]  # tf-idf of every stored count
-    slot = row * n + ng.order[col]  # (sentence, order) bucket
-    norm = np.sqrt(np.bincount(slot, weights=w * w, minlength=mat.shape[0] * n).astype(np.float64))
-    norm = norm.reshape(-1, n)
+    onehot_order = ng.order
+    row = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))  # sentence of each stored count
+    w = mat.data * idf[mat.indices]  # tf-idf of every stored count
+    norm = np.bincount(row * n + onehot_order[mat.indices], weights=w * w, minlength=mat.shape[0] * n)
+    norm = np.sqrt(norm.astype(np.float64)).reshape(-1, n)
     hyp_norm, ref_norm = norm[:n_img], norm[n_img:]
 
-    # clipped dot product: for each reference n-gram, the hypothesis' weight of the same n-gram
-    h_keys = row[:split] * n_cols + col[:split]  # sorted: CSR rows ascending, indices sorted
-    r_keys = r_img * n_cols + r_col
-    at = np.minimum(np.searchsorted(h_keys, r_keys), max(split - 1, 0))
-    hit = np.flatnonzero(h_keys[at] == r_keys) if split else np.zeros(0, np.int64)
-    r_w = w[split:][hit]
-    contrib = np.minimum(w[:split][at[hit]], r_w) * r_w
-    val = np.bincount(slot[split:][hit] - n_img * n, weights=contrib, minlength=len(ref_img) * n)
+    # clipped dot product sum_c min(h_c, r_c) * r_c * idf_c^2, row-paired by sparse merges
+    paired = hyp_c[ref_img].minimum(ref_c).multiply(ref_c).tocsr()
+    prow = np.repeat(np.arange(paired.shape[0]), np.diff(paired.indptr))
+    contrib = paired.data * idf[paired.indices] ** 2
+    val = np.bincount(prow * n + onehot_order[paired.indices], weights=contrib, minlength=len(ref_img) * n)
     val = val.astype(np.float64).reshape(-1, n)  # bincount of nothing is int
     denom = hyp_norm[ref_img] * ref_norm
     nz = denom != 0
