@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,3 +117,28 @@ def test_eval_metrics_see_the_generated_text(micro_run, tmp_path, monkeypatch):
     assert scores["summary"]["uc_fidelity_no_prefix"] == 100.0
     assert not any(r["text"].startswith(decoder_prefix("fr")) for r in read_jsonl(tmp_path / "outputs" /
                                                                                   "generation_prefix.jsonl"))
+
+
+def test_eval_xm3600_and_coco_fixtures_text_only(micro_run, tmp_path):
+    from florenz.evaluate import runner
+    from test_benchmarks import _xm_fixture
+
+    bench = tmp_path / "bench"
+    (bench / "xm3600").mkdir(parents=True)
+    _xm_fixture(bench / "xm3600", ["000411001ff7dd4f", "0004886b7d043cfd", "0035b9006c333719"])
+    (bench / "coco").mkdir()
+    images = [{"filepath": "val2014", "filename": f"COCO_val2014_{i:012d}.jpg", "imgid": i, "cocoid": i,
+               "split": "test", "sentids": [i], "sentences": [{"raw": f"a photo number {i}", "tokens": [],
+                                                               "imgid": i, "sentid": i}]} for i in range(3)]
+    (bench / "coco" / "dataset_coco.json").write_text(json.dumps({"dataset": "coco", "images": images}))
+    run, _ = micro_run
+    scores = runner.run_eval(run, out=tmp_path / "out", overrides=[
+        *SETS, "eval.ce_samples_per_class=1", "eval.generation_samples=1", f"eval.benchmark_root={bench}",
+        "eval.benchmarks=xm3600,coco", "eval.text_only=true", "eval.xm3600_langs=fr,es,ru,zh"])
+    xm = scores["benchmarks"]["xm3600"]
+    assert xm["text_only"] and set(xm["prefix"]) == {"fr", "es", "ru", "zh"}
+    assert xm["prefix"]["zh"]["cider_signature"].startswith("nrefs:2|tok:florenz-v1(nfkc,lower,nopunct,char)")
+    assert scores["summary"]["xm3600_unseen_cider_prefix"] == pytest.approx(
+        np.mean([xm["prefix"][lg]["cider"] for lg in ("fr", "es", "ru", "zh")]))
+    assert "coco_cider_prefix" in scores["summary"]
+    assert len(list(read_jsonl(tmp_path / "out" / "outputs" / "xm3600_no_prefix_ru.jsonl"))) == 3

@@ -22,7 +22,7 @@ from florenz.evaluate.loss import EvalSample, sample_ce
 from florenz.evaluate.metrics.text import score_texts
 from florenz.io import write_jsonl
 
-KNOWN = ("multi30k", "commute")
+KNOWN = ("multi30k", "commute", "xm3600", "coco")
 
 
 def _open(path: Path | None):
@@ -117,6 +117,39 @@ def check_benchmarks(ecfg: EvalConfig) -> None:
             load_commute(_root(ecfg, "commute"), lang, text_only=ecfg.text_only)
 
 
+def run_captioning(model, processor, ecfg: EvalConfig, out_dir: Path, name: str) -> dict:
+    """XM3600 (per language; the paper's "Unseen" = mean over fr, es, ru, zh) or COCO Karpathy test (en):
+    caption generation with and without the decoder prefix, CIDEr / BLEU-4 / BLEU / chrF + fidelity."""
+    from florenz.data.benchmarks.coco import load_karpathy
+    from florenz.data.benchmarks.xm3600 import PAPER_UNSEEN, load_xm3600
+    from florenz.evaluate.metrics.fidelity import fidelity
+
+    res: dict = {"text_only": ecfg.text_only}
+    for lang in (ecfg.xm3600_langs if name == "xm3600" else ["en"]):
+        items = (load_xm3600(_root(ecfg, "xm3600"), lang, text_only=ecfg.text_only) if name == "xm3600"
+                 else load_karpathy(_root(ecfg, "coco"), "test", text_only=ecfg.text_only))
+        if ecfg.benchmark_samples:
+            items = items[: ecfg.benchmark_samples]
+        samples = [EvalSample("caption", lang, it.refs[0], image=_open(it.image), meta={"id": it.id}) for it in items]
+        for mode, with_prefix in (("prefix", True), ("no_prefix", False)):
+            gens = generate_texts(model, processor, samples, with_prefix, ecfg.beams, ecfg.max_new_tokens,
+                                  ecfg.batch_size, desc=f"{name} {lang} ({mode})")
+            hyps, refs = [g["text"] for g in gens], [it.refs for it in items]
+            entry: dict = {"n": len(items)}
+            for metric in ("cider", "bleu4", "bleu", "chrf"):
+                r = score_texts(metric, hyps, refs, lang, ecfg.segmenter)
+                entry[metric], entry[f"{metric}_signature"] = r.score, r.signature
+            entry["fidelity"], entry["fidelity_signature"] = fidelity(hyps, lang)
+            res.setdefault(mode, {})[lang] = entry
+            rows = [{"id": it.id, "lang": lang, "text": h, "refs": it.refs} for it, h in zip(items, hyps, strict=True)]
+            write_jsonl(out_dir / "outputs" / f"{name}_{mode}_{lang}.jsonl", rows)
+    if name == "xm3600":
+        for mode in ("prefix", "no_prefix"):
+            unseen = [res[mode][lg]["cider"] for lg in PAPER_UNSEEN if lg in res.get(mode, {})]
+            res[f"unseen_cider_{mode}"] = float(np.mean(unseen)) if len(unseen) == len(PAPER_UNSEEN) else None
+    return res
+
+
 def run_benchmarks(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:
     check_benchmarks(ecfg)
     out: dict = {"summary": {}}
@@ -126,6 +159,12 @@ def run_benchmarks(model, processor, ecfg: EvalConfig, out_dir: Path) -> dict:
     if "commute" in ecfg.benchmarks:
         c = out["commute"] = run_commute(model, processor, ecfg, out_dir)
         out["summary"]["commute_accuracy"] = c["accuracy_mean"]
+    for name in ("xm3600", "coco"):
+        if name in ecfg.benchmarks:
+            r = out[name] = run_captioning(model, processor, ecfg, out_dir, name)
+            out["summary"].update({f"{name}_{k}": v for k, v in r.items() if k.startswith("unseen_cider_")})
+            if name == "coco":
+                out["summary"]["coco_cider_prefix"] = r["prefix"]["en"]["cider"]
     if ecfg.text_only:
         console.print("eval: benchmarks scored text-only (a blank image was fed); not comparable with image runs")
     return out

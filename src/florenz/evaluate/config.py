@@ -19,6 +19,7 @@ class EvalConfig:
     multi30k_splits: list[str] = field(
         default_factory=lambda: ["test_2016_flickr", "test_2017_flickr", "test_2017_mscoco"])
     multi30k_langs: list[str] = field(default_factory=lambda: ["de", "fr", "cs"])
+    xm3600_langs: list[str] = field(default_factory=lambda: ["en", "de", "fr", "es", "ru", "zh"])
     commute_langs: list[str] = field(default_factory=lambda: ["de", "fr", "ru", "zh", "cs", "ar"])
     segmenter: str = "default"  # caption tokenisation for CIDEr/BLEU-4: default | word | char | stanza
     optional_metrics: list[str] = field(default_factory=list)  # "comet" (Multi30K), "clipscore" (captions)
