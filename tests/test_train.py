@@ -69,6 +69,19 @@ def test_train_writes_run_dir(tiny_world, tmp_path):
     assert (tmp_path / "model" / "model.safetensors").is_file()
     with pytest.raises(FlorenzError, match="--resume"):
         train_run(cfg, tmp_path)
+    # fine-tuning starts from a run's model/ or one of its checkpoints (train.init_from)
+    from florenz.data.tokenizer import load_tokenizer
+    from florenz.models.checkpoint import load_model
+    from florenz.train import setup
+
+    saved, _ = load_model(tmp_path / "model")
+    for src in (tmp_path / "model", ckpt.latest_checkpoint(tmp_path)):
+        fresh, _ = setup.build(cfg, load_tokenizer(tiny_world), torch.device("cpu"))
+        setup.init_from(fresh, str(src), "none")
+        assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), saved.state_dict().values(),
+                                                     strict=True))
+    with pytest.raises(FlorenzError, match="init_from"):
+        setup.init_from(fresh, str(tmp_path / "tb"), "none")
 
 
 def test_kill_and_resume_is_exact(tiny_world, tmp_path):
@@ -149,19 +162,23 @@ def test_bad_settings_are_one_line_errors(tiny_world, tmp_path, key, value, need
         train_run(cfg, tmp_path)
 
 
-def test_two_processes_match_one(tiny_world, tmp_path):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_two_processes_match_one(tiny_world, tmp_path, mode):
     """torchrun, 2 gloo processes x micro batch 4 == 1 process x 2 micro batches of 4 (same global batch 8).
-    Gradients are token-weighted over the global batch, so only float summation order differs: tolerance 1e-4."""
-    sets = overrides(tiny_world, **{"train.samples": 32, "train.distributed": "ddp"})
+    Gradients are token-weighted over the global batch, so only float summation order differs: tolerance 1e-4.
+    FSDP2 shards per decoder layer (the Gemma kind's 0-dim gates stay replicated)."""
+    sets = overrides(tiny_world, **{"train.samples": 32, "train.distributed": mode})
     one = train_run(load_config("micro", sets), tmp_path / "one")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-           "-m", "florenz.cli", "train", "micro", "--out", str(tmp_path / "two"), "--json",
+    port = str(29517 + (mode == "fsdp"))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port, "-m",
+           "florenz.cli", "train", "micro", "--out", str(tmp_path / "two"), "--json",
            *[a for s in sets for a in ("--set", s)]]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = json.loads((tmp_path / "two" / "result.json").read_text())
-    assert two["world_size"] == 2 and two["distributed"] == "ddp"
+    assert two["world_size"] == 2 and two["distributed"] == mode
+    assert two["params"] == one["params"] and two["trainable_params"] == one["trainable_params"]
     assert two["final_loss"] == pytest.approx(one["final_loss"], abs=1e-4)
     rows1 = [json.loads(x)["loss"] for x in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
     rows2 = [json.loads(x)["loss"] for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]

@@ -88,11 +88,21 @@ def wrap(module: nn.Module, mode: str, env: DistEnv, layers: list[nn.Module] | N
 
         mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32) if param_dtype else None
         kw = {"mp_policy": mp} if mp is not None else {}
+        scalars = {p for p in module.parameters() if p.ndim == 0}  # e.g. the cross-attention gates g
         for layer in layers or []:
-            fully_shard(layer, **kw)
-        fully_shard(module, **kw)
+            fully_shard(layer, ignored_params=scalars, **kw)
+        fully_shard(module, ignored_params=scalars, **kw)
+        module._florenz_replicated = sorted(scalars, key=id)  # noqa: SLF001  (kept replicated, see sync_replicated)
         return module
     raise FlorenzError(f"unknown distributed mode {mode!r}")
+
+
+def sync_replicated(module: nn.Module, env: DistEnv) -> None:
+    """FSDP2 cannot shard 0-dim parameters, so they stay replicated: average their gradients by hand."""
+    for p in getattr(module, "_florenz_replicated", []):
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(env.world_size)
 
 
 def all_reduce_sum(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
@@ -112,3 +122,19 @@ def broadcast_object(obj: object, env: DistEnv) -> object:
 def barrier(env: DistEnv) -> None:
     if env.active:
         dist.barrier()
+
+
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Global grad-norm clipping; with FSDP2 some grads are sharded DTensors and some (0-dim) are replicated."""
+    sharded = [p for p in params if p.grad is not None and hasattr(p.grad, "full_tensor")]
+    if not sharded:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    plain = [p for p in params if p.grad is not None and not hasattr(p.grad, "full_tensor")]
+    sq = torch.nn.utils.get_total_norm([p.grad for p in sharded]).full_tensor() ** 2
+    if plain:
+        sq = sq + torch.nn.utils.get_total_norm([p.grad for p in plain]).to(sq.device) ** 2
+    total = sq.sqrt()
+    torch.nn.utils.clip_grads_with_norm_(sharded, max_norm, total)
+    if plain:
+        torch.nn.utils.clip_grads_with_norm_(plain, max_norm, total)
+    return total

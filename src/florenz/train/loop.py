@@ -24,7 +24,17 @@ from florenz.errors import FlorenzError
 from florenz.train import checkpoint as ckpt
 from florenz.train import setup
 from florenz.train.batches import BatchSource
-from florenz.train.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, resolve_mode, shutdown, wrap
+from florenz.train.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    barrier,
+    clip_grad_norm,
+    init_distributed,
+    resolve_mode,
+    shutdown,
+    sync_replicated,
+    wrap,
+)
 from florenz.train.logging import RunLogger
 from florenz.train.schedule import CosineSchedule, set_lr
 
@@ -167,9 +177,11 @@ class Loop:
                 last = ckpt.latest_checkpoint(self.out_dir)
                 raise FlorenzError(f"loss is {step_loss} at step {state.step + 1} (stage {stage.name} step "
                                    f"{stage_step + 1}); last good checkpoint: {last or 'none'}")
+            if self.mode == "fsdp":
+                sync_replicated(module, env)
             if scaler is not None:
                 scaler.unscale_(opt)
-            gnorm = torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+            gnorm = clip_grad_norm(params, t.grad_clip)
             if scaler is not None:
                 scaler.step(opt)
                 scaler.update()
@@ -186,10 +198,9 @@ class Loop:
             self.logger.advance(step_loss, samples_log / dt)
             last_step = state.stage_step == stage.steps
             if state.stage_step % max(1, t.log_every) == 0 or last_step:
-                gn = gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm
                 self.logger.log({"step": state.step, "stage": stage.name, "stage_step": state.stage_step,
                                  "samples": state.stage_step * stage.batch_size, "loss": step_loss, "lr": lr,
-                                 "grad_norm": float(gn), "samples_per_s": samples_log / dt,
+                                 "grad_norm": float(gnorm), "samples_per_s": samples_log / dt,
                                  "tokens_per_s": tokens_log / dt, "time_s": round(state.wall_time_s, 3)})
                 t_log, samples_log, tokens_log = time.perf_counter(), 0, 0
             if last_step or (t.checkpoint_every > 0 and state.step % t.checkpoint_every == 0):

@@ -158,23 +158,24 @@ def load_optimizer_state(model: nn.Module, opt, state: dict, mode: str) -> None:
 
 
 def init_from(model: nn.Module, path: str, mode: str) -> None:
-    """Start from another run's weights: its `model/` directory or one of its checkpoints."""
+    """Start from another run's weights (fine-tuning): its `model/` directory or one of its checkpoints."""
+    from florenz.models.checkpoint import WEIGHTS_FILE, load_state
+
     p = Path(path)
     if (p / "state.pt").is_file():
         from florenz.train.checkpoint import load_checkpoint
 
-        state = load_checkpoint(p)["model"]
-    elif (p / "model.safetensors").is_file():
+        state = {k: v for k, v in load_checkpoint(p)["model"].items() if k != "lm_head.weight"}
+    elif (p / WEIGHTS_FILE).is_file():
         from safetensors.torch import load_file
 
-        state = load_file(str(p / "model.safetensors"))
+        state = load_file(str(p / WEIGHTS_FILE))
     else:
-        raise FlorenzError(f"train.init_from: {p} holds neither a checkpoint (state.pt) nor a model "
-                           f"(model.safetensors)")
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("lm_head.")]:  # the head is tied to the embedding
-        raise FlorenzError(f"train.init_from: {p} does not match preset (missing {missing[:3]}, "
-                           f"unexpected {unexpected[:3]})")
+        raise FlorenzError(f"train.init_from: {p} holds neither a checkpoint (state.pt) nor a model ({WEIGHTS_FILE})")
+    if mode == "fsdp":
+        load_model_state(model, {**state, "lm_head.weight": state["decoder.embed_tokens.weight"]}, mode)
+    else:
+        load_state(model, state, f"train.init_from {p}")
 
 
 def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, stages: list[Stage], state,
