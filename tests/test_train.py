@@ -38,7 +38,7 @@ def overrides(world: Path, **extra) -> list[str]:
     base = {"data.path": str(world), "model.preset": "micro-gemma-xs", "train.samples": 48, "train.batch_size": 8,
             "train.micro_batch_size": 4, "train.threads": 1, "train.log_every": 1, "train.warmup_steps": 2,
             "train.decoder_lm_languages": "en,fr", "train.decoder_lm_samples": 16, "data.max_target_tokens": 24,
-            "data.max_source_tokens": 32}
+            "data.max_source_tokens": 32, "data.cache_dir": str(world.parent)}
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
 

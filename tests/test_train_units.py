@@ -65,7 +65,7 @@ def tiny_world_units(tmp_path_factory):
                         tmp_path_factory.getbasetemp() / "worlds")
 
 
-def test_pretokenised_batches_equal_processor_collate(tiny_world_units):
+def test_pretokenised_batches_equal_processor_collate(tiny_world_units, tmp_path):
     """The VL source pre-computes what Processor.collate does per batch; both must give the same tensors."""
     from florenz.data.config import DataConfig
     from florenz.data.shards import Sample
@@ -75,16 +75,24 @@ def test_pretokenised_batches_equal_processor_collate(tiny_world_units):
 
     tok = load_tokenizer(tiny_world_units)
     proc = Processor(tok, tok, 64)
-    dcfg = DataConfig(max_source_tokens=20, max_target_tokens=12)  # short, so truncation is exercised too
-    src = VLSource.cached(tiny_world_units, proc, dcfg, seed=0)
-    rows = np.array([0, 5, 17, src.num_rows - 1, 3])
-    got = src.collate(rows)
-    s = src.data.samples
-    samples = [Sample(task=s.task[r], lang=s.lang[r], tgt=s.tgt[r], src=s.src[r], style=s.style[r]) for r in rows]
     from PIL import Image
 
-    images = [Image.fromarray(x) for x in src.data.images.batch(s.image[rows])]
+    from florenz.data.dataset import load_split
+
+    # short limits, so truncation is exercised too; the second call reads the disk cache
+    dcfg = DataConfig(max_source_tokens=20, max_target_tokens=12, cache_dir=str(tmp_path))
+    data = load_split(tiny_world_units)
+    s = data.samples
+    rows = np.array([0, 5, 17, len(s) - 1, 3])
+    samples = [Sample(task=s.task[r], lang=s.lang[r], tgt=s.tgt[r], src=s.src[r], style=s.style[r]) for r in rows]
+    images = [Image.fromarray(x) for x in data.images.batch(s.image[rows])]
     want = proc.collate(images, samples, max_source_tokens=20, max_target_tokens=12)
-    assert set(got) == set(want)
-    for k in want:
-        assert torch.equal(got[k], want[k]), k
+    from florenz.train import vl
+
+    for attempt in range(2):
+        vl._MEMO.clear()
+        got = VLSource.cached(tiny_world_units, proc, dcfg, seed=0).collate(rows)
+        assert set(got) == set(want)
+        for k in want:
+            assert torch.equal(got[k], want[k]) and got[k].dtype == want[k].dtype, (k, attempt)
+    assert len(list((tmp_path / "tables").glob("vl-*"))) == 1

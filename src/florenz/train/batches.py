@@ -58,6 +58,6 @@ def take_padded(ids: np.ndarray, lengths: np.ndarray, rows: np.ndarray) -> tuple
     """Rows of a pre-tokenised table, cut to the batch's longest sequence: (ids, attention mask)."""
     lens = lengths[rows]
     width = int(lens.max(initial=1))
-    batch = torch.from_numpy(ids[rows, :width])
+    batch = torch.from_numpy(ids[rows, :width].astype(np.int64))
     mask = torch.arange(width)[None, :] < torch.from_numpy(lens)[:, None]
     return batch, mask.long()

@@ -112,7 +112,7 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
         langs = check_languages(t.decoder_lm_languages, "train.decoder_lm_languages")
         stages.append(Stage("decoder_lm", t.decoder_lm_samples, t.batch_size, mb, t.decoder_lm_lr, LM_FREEZE,
                             functools.cache(lambda: DecoderLMSource(data_dir, langs, tokenizer, d.max_target_tokens,
-                                                                    t.seed))))
+                                                                    t.seed, d.cache_dir))))
     stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze,
                         functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))))
     return stages

@@ -2,8 +2,8 @@
 
 Everything per-sample is done once up front - images decoded into one uint8 array (micro world),
 encoder prompts and decoder targets tokenised into padded id tables - so a training batch is a few
-fancy-indexing operations. Prompts and targets come from `florenz.prompts` (the paper's strings),
-the pixel normalisation from the model's processor.
+fancy-indexing operations. The tables are cached on disk (`train/cache.py`) so the runs of a sweep
+share one preparation. Prompts and targets follow `Processor.collate` exactly (a test compares them).
 """
 
 from __future__ import annotations
@@ -14,50 +14,68 @@ import numpy as np
 import torch
 
 from florenz.data.config import DataConfig
-from florenz.data.dataset import TrainSet, load_split
+from florenz.data.dataset import ImageStore, TrainSet, load_split
 from florenz.data.sampler import BalancedSampler
 from florenz.prompts import decoder_target, encoder_prompt
 from florenz.train.batches import BatchSource, pad_rows, take_padded
+from florenz.train.cache import cache_root, cached_arrays, data_fingerprint, tokenizer_fingerprint
 
-_CACHE: dict[tuple, tuple] = {}  # (data dir, tokenizers, lengths) -> (TrainSet, id tables): one load per process
+_MEMO: dict[tuple, tuple] = {}  # per process: the last (tables, images) so repeated runs skip even the mmap
 
 
 class VLSource(BatchSource):
     name = "vl"
 
-    def __init__(self, data: TrainSet, tables: dict[str, np.ndarray], processor, class_weights: dict, seed: int):
-        self.data, self.t, self.processor = data, tables, processor
-        self.sampler = BalancedSampler(data.samples.class_items, class_weights, seed=seed)
+    def __init__(self, tables: dict[str, np.ndarray], images: ImageStore | np.ndarray, processor,
+                 class_weights: dict, seed: int) -> None:
+        self.t, self.images, self.processor = tables, images, processor
+        names, offsets = [str(c) for c in tables["class_names"]], tables["class_offsets"]
+        items = {c: tables["class_rows"][offsets[i]:offsets[i + 1]] for i, c in enumerate(names)}
+        self.sampler = BalancedSampler(items, class_weights, seed=seed)
 
     @classmethod
     def cached(cls, data_dir: str | Path, processor, dcfg: DataConfig, seed: int) -> VLSource:
         enc, dec = processor.encoder_tokenizer, processor.decoder_tokenizer
-        key = (str(Path(data_dir).resolve()), id(enc), id(dec), dcfg.max_source_tokens, dcfg.max_target_tokens)
-        if key not in _CACHE:
-            data = load_split(data_dir, "train")
-            _CACHE.clear()  # keep one data set in memory
-            _CACHE[key] = (data, tokenize(data, enc, dec, dcfg.max_source_tokens, dcfg.max_target_tokens))
-        data, tables = _CACHE[key]
-        return cls(data, tables, processor, dcfg.class_weights, seed)
+        key = (tuple(map(str, data_fingerprint(data_dir))), tokenizer_fingerprint(enc), tokenizer_fingerprint(dec),
+               dcfg.max_source_tokens, dcfg.max_target_tokens)
+        if key not in _MEMO:
+            lazy: dict[str, ImageStore] = {}
+
+            def build() -> dict[str, np.ndarray]:
+                data = load_split(data_dir, "train")
+                tables = build_tables(data, enc, dec, dcfg.max_source_tokens, dcfg.max_target_tokens)
+                if data.images.dense is None:  # real data: images stay encoded, decoded per batch
+                    lazy["images"] = data.images
+                    return tables
+                return {**tables, "images": data.images.dense}
+
+            tables = cached_arrays(cache_root(dcfg.cache_dir), "vl", key, build)
+            if "images" not in tables and "images" not in lazy:  # cached tables of lazily decoded data
+                tables = build()
+            _MEMO.clear()
+            _MEMO[key] = (tables, tables.get("images", lazy.get("images")))
+        tables, images = _MEMO[key]
+        return cls(tables, images, processor, dcfg.class_weights, seed)
 
     @property
     def num_rows(self) -> int:
-        return len(self.data.samples)
+        return len(self.t["image_row"])
 
     def collate(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         t = self.t
         input_ids, attention_mask = take_padded(t["src_ids"], t["src_len"], rows)
         dec_ids, dec_mask = take_padded(t["dec_ids"], t["dec_len"], rows)
-        labels = torch.from_numpy(t["labels"][rows, : dec_ids.shape[1]])
-        images = self.data.images.batch(self.data.samples.image[rows])
+        labels = torch.from_numpy(t["labels"][rows, : dec_ids.shape[1]].astype(np.int64))
+        idx = t["image_row"][rows]
+        images = self.images[idx] if isinstance(self.images, np.ndarray) else self.images.batch(idx)
         return {"pixel_values": pixel_values(self.processor, images), "input_ids": input_ids,
                 "attention_mask": attention_mask, "decoder_input_ids": dec_ids, "decoder_attention_mask": dec_mask,
                 "labels": labels}
 
 
-def tokenize(data: TrainSet, enc, dec, max_src: int, max_tgt: int) -> dict[str, np.ndarray]:
+def build_tables(data: TrainSet, enc, dec, max_src: int, max_tgt: int) -> dict[str, np.ndarray]:
     """The processor's layout, pre-computed: encoder [bos] + prompt + [eos]; decoder input [bos] + y,
-    labels y + [eos] (tests/test_train_units.py checks a batch against `Processor.collate`)."""
+    labels y + [eos]; plus the rows of each (task, language) class for the sampler."""
     s = data.samples
     prompts = [encoder_prompt(t, lg, st, src) for t, lg, st, src in zip(s.task, s.lang, s.style, s.src, strict=True)]
     targets = [decoder_target(t, lg, y) for t, lg, y in zip(s.task, s.lang, s.tgt, strict=True)]
@@ -66,7 +84,12 @@ def tokenize(data: TrainSet, enc, dec, max_src: int, max_tgt: int) -> dict[str, 
     src_tab, src_len = pad_rows([[enc.bos_token_id, *x, enc.eos_token_id] for x in body], enc.pad_token_id, max_src)
     dec_tab, dec_len = pad_rows([[dec.bos_token_id, *y] for y in tgt_ids], dec.pad_token_id, max_tgt)
     lab_tab, _ = pad_rows([[*y, dec.eos_token_id] for y in tgt_ids], -100, max_tgt)
-    return {"src_ids": src_tab, "src_len": src_len, "dec_ids": dec_tab, "dec_len": dec_len, "labels": lab_tab}
+    names = sorted(s.class_items)
+    sizes = [len(s.class_items[c]) for c in names]
+    return {"src_ids": src_tab.astype(np.int32), "src_len": src_len, "dec_ids": dec_tab.astype(np.int32),
+            "dec_len": dec_len, "labels": lab_tab.astype(np.int32), "image_row": s.image,
+            "class_names": np.array(names), "class_offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            "class_rows": np.concatenate([s.class_items[c] for c in names]).astype(np.int64)}
 
 
 def _unique_encode(tok, texts: list[str]) -> list[list[int]]:
