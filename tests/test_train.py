@@ -167,7 +167,8 @@ def test_two_processes_match_one(tiny_world, tmp_path, mode):
     """torchrun, 2 gloo processes x micro batch 4 == 1 process x 2 micro batches of 4 (same global batch 8).
     Gradients are token-weighted over the global batch, so only float summation order differs: tolerance 1e-4.
     FSDP2 shards per decoder layer (the Gemma kind's 0-dim gates stay replicated)."""
-    sets = overrides(tiny_world, **{"train.samples": 32, "train.distributed": mode})
+    sets = overrides(tiny_world, **{"train.samples": 32, "train.distributed": mode, "train.checkpoint_every": 5,
+                                    "train.keep_checkpoints": 3})
     one = train_run(load_config("micro", sets), tmp_path / "one")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     port = str(29517 + (mode == "fsdp"))
@@ -183,3 +184,14 @@ def test_two_processes_match_one(tiny_world, tmp_path, mode):
     rows1 = [json.loads(x)["loss"] for x in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
     rows2 = [json.loads(x)["loss"] for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
     assert rows2 == pytest.approx(rows1, abs=1e-4)
+    if mode == "fsdp":  # resume from gathered full state dicts: drop the final checkpoint and go again
+        import shutil
+
+        shutil.rmtree(ckpt.latest_checkpoint(tmp_path / "two"))
+        (tmp_path / "two" / "result.json").unlink()
+        assert ckpt.latest_checkpoint(tmp_path / "two").name == "step-00000005"
+        cmd[cmd.index(port)] = str(29519)
+        proc = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        again = json.loads((tmp_path / "two" / "result.json").read_text())
+        assert again["final_loss"] == pytest.approx(two["final_loss"], abs=1e-6)
