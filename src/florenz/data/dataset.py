@@ -30,8 +30,10 @@ class ImageStore:
         if dense is None:
             dense = _fits_dense(records)
         if dense:
-            self.dense = np.stack([np.asarray(decode_image(r), dtype=np.uint8) for r in records])
-        else:
+            arrays = [np.asarray(decode_image(r), dtype=np.uint8) for r in records]
+            if len({a.shape for a in arrays}) == 1:
+                self.dense = np.stack(arrays)
+        if self.dense is None:  # mixed sizes (or too large): keep the encoded bytes
             self._encoded = records
 
     def __len__(self) -> int:
