@@ -18,3 +18,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"public data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> Path:
+    """A 48-scene micro world shared by the training, sweep and evaluation tests."""
+    from florenz.world.build import ensure_world
+    from florenz.world.config import WorldConfig
+
+    cfg = WorldConfig(train_scenes=48, heldout_scenes=8, lm_sentences=64, shard_size=32)
+    return ensure_world(cfg, tmp_path_factory.getbasetemp() / "worlds")

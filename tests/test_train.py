@@ -25,15 +25,6 @@ RESULT_KEYS = {"preset", "decoder_kind", "params", "trainable_params", "samples"
                "wall_time_s", "flops_per_sample", "compute", "final_loss", "data"}
 
 
-@pytest.fixture(scope="session")
-def tiny_world(tmp_path_factory) -> Path:
-    from florenz.world.build import ensure_world
-    from florenz.world.config import WorldConfig
-
-    cfg = WorldConfig(train_scenes=48, heldout_scenes=8, lm_sentences=64, shard_size=32)
-    return ensure_world(cfg, tmp_path_factory.getbasetemp() / "worlds")
-
-
 def overrides(world: Path, **extra) -> list[str]:
     base = {"data.path": str(world), "model.preset": "micro-gemma-xs", "train.samples": 48, "train.batch_size": 8,
             "train.micro_batch_size": 4, "train.threads": 1, "train.log_every": 1, "train.warmup_steps": 2,

@@ -29,3 +29,5 @@ class TrainConfig:
     decoder_lm_languages: list[str] = field(default_factory=list)
     decoder_lm_samples: int = 0
     decoder_lm_lr: float = 3e-3
+    # Directory where a finished decoder-LM stage is stored and reused by identical runs (sweeps); "" = off.
+    decoder_lm_cache: str = ""

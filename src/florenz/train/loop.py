@@ -110,12 +110,40 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
                 ckpt.set_rng_state(payload["rng"])
             if i > state.stage:
                 state.stage, state.stage_step = i, 0
+            if stage.name == "decoder_lm" and t.decoder_lm_cache and resumed is None and state.stage_step == 0:
+                _cached_lm_stage(cfg, data_dir, tokenizer, loop, i, stage, state, env)
+                continue
             loop.run_stage(i, stage, state, resumed)
     finally:
         logger.close()
     result = setup.finish(cfg, out, env, model, processor, stages, state, mode, fsdp_step, data_dir)
     barrier(env)
     return result
+
+
+def _cached_lm_stage(cfg: Config, data_dir: Path, tokenizer, loop: Loop, index: int, stage: setup.Stage,
+                     state: RunState, env: DistEnv) -> None:
+    """Load the decoder-LM stage from the sweep's cache, or train it and store it there."""
+    from florenz.train.lm_cache import LMStageCache
+
+    if env.world_size > 1:
+        raise FlorenzError("train.decoder_lm_cache is for single-process runs (sweeps); unset it under torchrun")
+    cache = LMStageCache.for_run(cfg, data_dir, tokenizer)
+    with cache.lock():
+        hit = cache.load()
+        if hit is None:
+            t0 = state.wall_time_s
+            loop.run_stage(index, stage, state, None)
+            cache.save(loop.model.state_dict(), ckpt.rng_state(), state.losses.get(stage.name), stage.steps,
+                       state.wall_time_s - t0)
+            return
+    loop.model.load_state_dict(hit["model"])
+    ckpt.set_rng_state(hit["rng"])
+    state.losses[stage.name] = hit["loss"]
+    state.step += stage.steps
+    state.stage_step = stage.steps
+    loop.logger.log({"step": state.step, "stage": stage.name, "stage_step": stage.steps, "loss": hit["loss"],
+                     "cached": str(cache.dir)})
 
 
 @dataclass

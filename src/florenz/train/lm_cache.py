@@ -1,0 +1,73 @@
+"""Reuse a finished decoder-LM stage across runs that would train it identically.
+
+In a sweep, every budget of one (preset, T, seed) starts with the same decoder language-model
+stage; training it once and loading it afterwards removes most of that cost. The cache entry holds
+the model state and the RNG state *after* the stage, so a run that loads it continues exactly as if
+it had trained the stage itself. The key covers everything the stage depends on (model config,
+LM text, tokenizer, the stage's optimiser settings and seed). A file lock makes parallel workers
+wait for one another instead of training the same stage twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from florenz.config import Config
+from florenz.train.cache import data_fingerprint, tokenizer_fingerprint
+
+STATE_FILE = "stage.pt"
+
+
+class LMStageCache:
+    def __init__(self, root: str | Path, key: str) -> None:
+        self.root, self.key = Path(root), key
+        self.dir = self.root / key
+
+    @classmethod
+    def for_run(cls, cfg: Config, data_dir: Path, tokenizer) -> LMStageCache:
+        t = cfg.train
+        spec = {
+            "model": dataclasses.asdict(cfg.model), "lm_text": data_fingerprint(data_dir, ("lm/*.txt",)),
+            "tokenizer": tokenizer_fingerprint(tokenizer), "languages": t.decoder_lm_languages,
+            "samples": t.decoder_lm_samples, "lr": t.decoder_lm_lr, "batch": [t.batch_size, t.micro_batch_size],
+            "opt": [t.weight_decay, t.beta1, t.beta2, t.grad_clip, t.warmup_steps, t.min_lr_ratio],
+            "seed": t.seed, "max_target_tokens": cfg.data.max_target_tokens,
+        }
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return cls(t.decoder_lm_cache, f"{cfg.model.preset}-T{len(t.decoder_lm_languages)}-{key}")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{self.key}.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def load(self) -> dict | None:
+        path = self.dir / STATE_FILE
+        return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+
+    def save(self, model_state: dict, rng: dict, loss: float | None, steps: int, wall_time_s: float) -> None:
+        """Written into a temporary directory and renamed, so a reader never sees half an entry."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{self.key}."))
+        payload = {"model": {k: v.detach().cpu().clone() for k, v in model_state.items()}, "rng": rng,
+                   "loss": loss, "steps": steps, "wall_time_s": wall_time_s}
+        torch.save(payload, tmp / STATE_FILE)
+        try:
+            tmp.replace(self.dir)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
