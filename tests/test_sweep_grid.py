@@ -4,7 +4,7 @@ import pytest
 
 from florenz.config import load_config
 from florenz.errors import FlorenzError
-from florenz.sweep.grid import RunSpec, contrast_grid, expand_grid, run_config, run_status
+from florenz.sweep.grid import RunSpec, expand_grid, run_config, run_status
 
 
 def test_grid_expands_and_names_runs_by_parameters():
@@ -13,7 +13,7 @@ def test_grid_expands_and_names_runs_by_parameters():
     specs = expand_grid(cfg)
     assert len(specs) == 8
     assert len({s.name for s in specs}) == 8
-    assert specs[0].name == "a__S10__T1__seed0"
+    assert "a__S10__T1__seed0" in {s.name for s in specs}
 
 
 def test_run_config_sets_the_point():
@@ -31,10 +31,14 @@ def test_bad_grids_are_errors(override):
         expand_grid(load_config(None, [override]))
 
 
-def test_contrast_grid_deduplicates():
-    cfg = load_config(None, ["sweep.presets=a", "sweep.samples=[10]", "sweep.decoder_languages=[6]"])
-    extra = [RunSpec("a", 10, 6, 0), RunSpec("a", 10, 1, 0)]
-    assert [s.name for s in contrast_grid(cfg, extra)] == ["a__S10__T6__seed0", "a__S10__T1__seed0"]
+def test_contrast_points_are_added_without_duplicates_most_expensive_first():
+    cfg = load_config(None, ["sweep.presets=a-xs,a-m", "sweep.samples=[10, 20]", "sweep.decoder_languages=[6]",
+                             "sweep.contrast_samples=[20]", "sweep.contrast_decoder_languages=[1, 6]"])
+    specs = expand_grid(cfg)
+    names = [s.name for s in specs]
+    assert len(names) == len(set(names)) == 6  # 4 main + 2 T=1 contrast points (T=6 at 20 already there)
+    assert {n for n in names if "__T1__" in n} == {"a-xs__S20__T1__seed0", "a-m__S20__T1__seed0"}
+    assert specs[0].preset == "a-m" and specs[0].samples == 20
 
 
 def test_run_status(tmp_path):

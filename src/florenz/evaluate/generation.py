@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from florenz.clitools import console
+from florenz.clitools import make_progress
 from florenz.evaluate.loss import EvalSample, encode_prompts, pixel_batch
 from florenz.prompts import strip_prefix
 
@@ -20,14 +20,12 @@ from florenz.prompts import strip_prefix
 def generate_texts(model, processor, samples: Sequence[EvalSample], with_prefix: bool, beams: int = 4,
                    max_new_tokens: int = 40, batch_size: int = 32, desc: str = "generate") -> list[dict]:
     """[{"raw": decoded text (models.generate strips the prefix), "text": prefix-stripped text}] per sample."""
-    from rich.progress import Progress
-
     from florenz.models.generate import generate
 
     model.eval()
     out: list[dict] = []
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(desc, total=len(samples))
+    with make_progress() as bar:
+        task = bar.add_task(desc, total=len(samples), info="")
         for lo in range(0, len(samples), batch_size):
             chunk = samples[lo:lo + batch_size]
             input_ids, attention_mask = encode_prompts(processor, chunk, model.device)

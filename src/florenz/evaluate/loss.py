@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from florenz.clitools import console
+from florenz.clitools import make_progress
 from florenz.data.shards import Sample, class_key, unseen_caption_languages
 
 
@@ -71,13 +71,11 @@ def sample_ce(model, processor, samples: Sequence[EvalSample], batch_size: int =
               desc: str = "cross-entropy") -> np.ndarray:
     """Token-mean CE of each sample's decoder target (same order as `samples`), teacher-forced
     through the processor's own training collation so that evaluation and training cannot drift."""
-    from rich.progress import Progress
-
     device = model.device
     model.eval()
     out = np.zeros(len(samples), dtype=np.float64)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(desc, total=len(samples))
+    with make_progress() as bar:
+        task = bar.add_task(desc, total=len(samples), info="")
         for lo in range(0, len(samples), batch_size):
             chunk = samples[lo:lo + batch_size]
             images = [s.image if s.image is not None else blank_image(processor) for s in chunk]

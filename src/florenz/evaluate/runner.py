@@ -155,9 +155,11 @@ def run_eval(target: str | Path, out: str | Path | None = None, data: str | Path
                           "refs": s.meta["refs"]} for s, g in zip(items, gens, strict=True)]
             scores["generation"][mode] = per_lang
             write_jsonl(out_dir / "outputs" / f"generation_{mode}.jsonl", rows)
-            uc = [c.split("/")[1] for c in groups["UC"]]
-            for metric in ("attribute_accuracy", "fidelity", "cider", "bleu"):
-                summary[f"uc_{metric}_{mode}"] = _mean([per_lang.get(lg, {}).get(metric) for lg in uc])
+            for group in ("UC", "SC"):  # SC: the seen-captioning baseline the UC numbers are read against
+                langs = [c.split("/")[1] for c in groups[group]]
+                for metric in ("attribute_accuracy", "fidelity", "cider", "bleu"):
+                    summary[f"{group.lower()}_{metric}_{mode}"] = _mean([per_lang.get(lg, {}).get(metric)
+                                                                         for lg in langs])
         summary.update({f"ce_{k}": v for k, v in scores["groups"].items()})
     if ecfg.benchmarks:
         scores["benchmarks"] = run_benchmarks(model, processor, ecfg, out_dir)

@@ -104,13 +104,13 @@ PRESETS: dict[str, Preset] = {
                about="Florence-2-large vision+encoder, gemma-2-9b decoder + cross-attention"),
         Preset("micro-bart-xs", "bart", _micro_vision((16, 32), (1, 2), 48), _micro_text(48, 1, 2), **_MICRO),
         Preset("micro-bart-s", "bart", _micro_vision((32, 64), (2, 4), 96), _micro_text(96, 2, 4), **_MICRO),
-        Preset("micro-bart-m", "bart", _micro_vision((64, 128), (2, 4), 192, stride=4), _micro_text(192, 3, 4),
+        Preset("micro-bart-m", "bart", _micro_vision((64, 128), (2, 4), 192), _micro_text(192, 3, 4),
                **_MICRO),
         Preset("micro-gemma-xs", "gemma", _micro_vision((16, 32), (1, 2), 48), _micro_text(48, 1, 2),
                _micro_gemma(48, 1, 2, 1, 24), **_MICRO),
         Preset("micro-gemma-s", "gemma", _micro_vision((32, 64), (2, 4), 96), _micro_text(96, 2, 4),
                _micro_gemma(96, 2, 4, 2, 24), **_MICRO),
-        Preset("micro-gemma-m", "gemma", _micro_vision((64, 128), (2, 4), 192, stride=4), _micro_text(192, 3, 4),
+        Preset("micro-gemma-m", "gemma", _micro_vision((64, 128), (2, 4), 192), _micro_text(192, 3, 4),
                _micro_gemma(192, 3, 4, 2, 48), **_MICRO),
     )
 }

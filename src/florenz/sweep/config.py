@@ -12,6 +12,10 @@ class SweepConfig:
     # Decoder multilinguality T: 1 = English only ... 6 = all world languages.
     decoder_languages: list[int] = field(default_factory=lambda: [6])
     seeds: list[int] = field(default_factory=lambda: [0])
+    # Extra points: presets x contrast_samples x contrast_decoder_languages x seeds (e.g. the T = 1 arm at the
+    # largest budget only); empty = none.
+    contrast_samples: list[int] = field(default_factory=list)
+    contrast_decoder_languages: list[int] = field(default_factory=list)
     executor: str = "local"  # local | slurm
     workers: int = 1  # local worker processes
     threads_per_worker: int = 0  # 0 = cores / workers

@@ -34,25 +34,22 @@ class RunSpec:
 
 
 def expand_grid(cfg: Config) -> list[RunSpec]:
+    """The grid plus the contrast points, without duplicates, most expensive first (so parallel workers
+    finish together and runs sharing a decoder-LM stage rarely start at the same moment)."""
     s = cfg.sweep
     if not (s.presets and s.samples and s.decoder_languages and s.seeds):
         raise FlorenzError("sweep grid is empty: sweep.presets, samples, decoder_languages and seeds need values")
     n_langs = len(cfg.world.languages)
-    for t in s.decoder_languages:
+    for t in [*s.decoder_languages, *s.contrast_decoder_languages]:
         if not 0 <= t <= n_langs:
-            raise FlorenzError(f"sweep.decoder_languages: T={t} outside 0..{n_langs} (world.languages)")
-    for n in s.samples:
+            raise FlorenzError(f"sweep: decoder languages T={t} outside 0..{n_langs} (world.languages)")
+    for n in [*s.samples, *s.contrast_samples]:
         if n <= 0:
-            raise FlorenzError(f"sweep.samples: budget {n} must be positive")
-    return [RunSpec(*p) for p in itertools.product(s.presets, s.samples, s.decoder_languages, s.seeds)]
-
-
-def contrast_grid(cfg: Config, extra: list[RunSpec]) -> list[RunSpec]:
-    """The main grid plus extra points (e.g. the demo's T contrast), without duplicates, in order."""
-    seen: dict[str, RunSpec] = {}
-    for spec in [*expand_grid(cfg), *extra]:
-        seen.setdefault(spec.name, spec)
-    return list(seen.values())
+            raise FlorenzError(f"sweep: sample budget {n} must be positive")
+    points = itertools.chain(itertools.product(s.presets, s.samples, s.decoder_languages, s.seeds),
+                             itertools.product(s.presets, s.contrast_samples, s.contrast_decoder_languages, s.seeds))
+    specs = {spec.name: spec for spec in (RunSpec(*p) for p in points)}
+    return sorted(specs.values(), key=cost_estimate, reverse=True)
 
 
 def run_config(base: Config, spec: RunSpec) -> Config:
@@ -77,7 +74,7 @@ def run_status(run_dir: Path) -> str:
 
 def run_point(base_cfg: dict, spec: RunSpec, sweep_dir: str, threads: int = 0) -> dict:
     """Train (or resume) and evaluate one grid point. Runs in a worker process or a SLURM job."""
-    from florenz.evaluate.runner import evaluate_run
+    from florenz.evaluate.runner import run_eval
     from florenz.train.loop import train_run
 
     if threads > 0:
@@ -91,7 +88,7 @@ def run_point(base_cfg: dict, spec: RunSpec, sweep_dir: str, threads: int = 0) -
     if status in ("new", "partial"):
         train_run(cfg, run_dir, resume=status == "partial")
     if status != "done":
-        evaluate_run(run_dir)
+        run_eval(run_dir)
     return {"name": spec.name, "status_before": status, "seconds": round(time.time() - t0, 2),
             "result": read_json(run_dir / RESULT_FILE)}
 
@@ -103,8 +100,9 @@ def load_sweep_config(config: str, sets: list[str]) -> Config:
 
 
 def cost_estimate(spec: RunSpec) -> float:
-    """Relative cost of a grid point for ETAs and scheduling: samples x a per-preset factor."""
-    factor = {"xs": 1.0, "s": 2.0, "m": 5.0}.get(spec.preset.rsplit("-", 1)[-1], 3.0)
+    """Relative cost of a grid point for ETAs and scheduling: samples x the preset's measured step cost
+    (benchmarks/RESULTS.md: micro xs : s : m ~ 1 : 2 : 6 per sample)."""
+    factor = {"xs": 1.0, "s": 2.0, "m": 6.0}.get(spec.preset.rsplit("-", 1)[-1], 3.0)
     return spec.samples * factor
 
 

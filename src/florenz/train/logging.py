@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from florenz.clitools import console
+from florenz.clitools import console, progress_enabled
 from florenz.io import append_jsonl
 
 
@@ -32,7 +32,7 @@ class RunLogger:
                 self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
             except ImportError:  # tensorboard is optional at run time; the JSONL log is the record
                 self._tb = None
-        if progress:
+        if progress and progress_enabled():  # off inside a sweep, whose bar owns the terminal
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                 TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[sps]} samples/s"),
