@@ -101,7 +101,7 @@ def test_gate_zero_is_noop(tok):
 
 
 @pytest.mark.parametrize(("name", "policy"), [("micro-gemma-xs", "default"), ("micro-bart-xs", "default"),
-                                              ("micro-gemma-xs", "decoder-lm")])
+                                              ("micro-gemma-xs", "decoder-lm"), ("micro-gemma-xs", "train-vision")])
 def test_frozen_weights_unchanged_after_step(name, policy, tok):
     model, proc = _model(name, tok)
     apply_freezing(model, policy)
@@ -126,8 +126,9 @@ def test_frozen_weights_unchanged_after_step(name, policy, tok):
     changed = [k for k, p in model.named_parameters() if p.requires_grad and not torch.equal(p, before[k])]
     assert any(k.startswith("decoder.") for k in changed)
     grads = {k for k, p in model.named_parameters() if p.requires_grad}
-    assert not any(k.startswith(("vision_tower.", "projector.")) for k in grads)
-    if name.startswith("micro-gemma") and policy == "default":
+    vision_trained = any(k.startswith(("vision_tower.", "projector.")) for k in changed)
+    assert vision_trained == (policy == "train-vision")
+    if name.startswith("micro-gemma") and policy in ("default", "train-vision"):
         assert any("cross_attn" in k for k in changed) and not any(".mlp." in k for k in grads)
     if policy == "decoder-lm":
         assert not any("cross" in k or k.startswith("encoder.") for k in grads)

@@ -37,9 +37,9 @@ def test_claims_fail_when_data_contradicts(tmp_path):
         sc = read_json(d / "scores.json")
         rng = np.random.default_rng(abs(hash(d.name)) % 2**32)
         sc["groups"] = {g: float(1 + rng.normal(0, 0.05)) for g in ("UC", "ST", "SC")}
-        sc["summary"] = {"uc_fidelity_prefix": 0.6, "uc_fidelity_no_prefix": 0.6,
-                         "uc_attribute_accuracy_prefix": float(0.3 + rng.normal(0, 0.02)),
-                         "uc_attribute_accuracy_no_prefix": 0.3}
+        sc["summary"] = {"uc_fidelity_prefix": 60.0, "uc_fidelity_no_prefix": 60.0,
+                         "uc_attribute_accuracy_prefix": float(30 + rng.normal(0, 2)),
+                         "uc_attribute_accuracy_no_prefix": 30.0}
         write_json(d / "scores.json", sc)
     claims = {c.id: c for c in check_claims(load_runs(root).runs)}
     assert claims["uc_prefix_needed"].verdict == "not supported"

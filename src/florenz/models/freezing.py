@@ -2,6 +2,8 @@
 
 - default: vision tower + projection frozen; encoder trained; a BART (Florence) decoder fully trained; a
   Gemma decoder frozen except the new cross-attention blocks (attention, gate g, norm_x), embeddings, LM head.
+- train-vision: like default, but the vision tower and projection are trained too. For micro models, whose
+  vision tower is random-init rather than pre-trained like Florence-2's: frozen, it would stay random.
 - none: everything trainable.
 - decoder-lm: only the decoder's own language-model weights (no cross-attention, no vision, no encoder):
   the micro decoder pre-training stage.
@@ -37,6 +39,7 @@ def _decoder_lm(name: str, kind: str) -> bool:
 
 POLICIES: dict[str, Callable[[str, str], bool]] = {
     "default": _default,
+    "train-vision": lambda name, kind: name.startswith(("vision_tower.", "projector.")) or _default(name, kind),
     "none": lambda name, kind: True,
     "decoder-lm": _decoder_lm,
 }

@@ -90,8 +90,8 @@ def _pair(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return runs.dropna(subset=cols)[cols + ["C", "T"]]
 
 
-def prefix_claim(runs: pd.DataFrame, threshold: float = 0.5) -> Claim:
-    """Unseen-language captions appear only with the prefix: fidelity is high with it, low without."""
+def prefix_claim(runs: pd.DataFrame, threshold: float = 50.0) -> Claim:
+    """Unseen-language captions appear only with the prefix: fidelity (in %) is high with it, low without."""
     stmt = ("Captioning in unseen languages appears only with the language prefix "
             f"(fidelity with prefix > without, paired; without-prefix fidelity < {threshold})")
     d = _pair(runs, "uc_fidelity")
@@ -109,11 +109,11 @@ def prefix_claim(runs: pd.DataFrame, threshold: float = 0.5) -> Claim:
     if len(acc):
         nums["attribute_accuracy_prefix_mean"] = float(acc["uc_attribute_accuracy_prefix"].mean())
         nums["attribute_accuracy_no_prefix_mean"] = float(acc["uc_attribute_accuracy_no_prefix"].mean())
-    ev = (f"fidelity with prefix {w.mean():.3f} vs without {wo.mean():.3f} over {len(d)} runs "
+    ev = (f"fidelity with prefix {w.mean():.1f} % vs without {wo.mean():.1f} % over {len(d)} runs "
           f"(paired one-sided t-test p = {p:.2g})")
     if "attribute_accuracy_prefix_mean" in nums:
-        ev += (f"; attribute accuracy {nums['attribute_accuracy_prefix_mean']:.3f} vs "
-               f"{nums['attribute_accuracy_no_prefix_mean']:.3f}")
+        ev += (f"; attribute accuracy {nums['attribute_accuracy_prefix_mean']:.1f} % vs "
+               f"{nums['attribute_accuracy_no_prefix_mean']:.1f} %")
     ok = p < 0.05 and wo.mean() < threshold
     return Claim("uc_prefix_needed", stmt, SUPPORTED if ok else NOT_SUPPORTED, ev, nums)
 

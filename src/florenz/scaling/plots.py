@@ -93,7 +93,7 @@ def plot_prefix(runs: pd.DataFrame, path: str | Path, metric: str = "uc_attribut
     ax.bar(xs - 0.2, agg[cols[0]], 0.4, label="with prefix", color="C2")
     ax.bar(xs + 0.2, agg[cols[1]], 0.4, label="without prefix", color="C7")
     ax.set_xticks(xs, labels, fontsize=6)
-    ax.set(ylabel=metric.replace("_", " "), title="Unseen-language captioning (UC)", ylim=(0, 1.05))
+    ax.set(ylabel=metric.replace("_", " "), title="Unseen-language captioning (UC)", ylim=(0, 105))
     ax.legend(fontsize=7)
     return _save(fig, Path(path))
 
@@ -110,6 +110,6 @@ def plot_quality_vs_compute(runs: pd.DataFrame, path: str | Path) -> Path | None
         for i, (t, dt) in enumerate(sorted(d.groupby("T"), key=lambda kv: kv[0])):
             agg = dt.groupby("C")[col].mean().sort_index()
             ax.plot(agg.index, agg.values, "o-", ms=3, c=f"C{i}", label=f"T={t:g}")
-        ax.set(xscale="log", xlabel="compute C (FLOP)", ylabel=col.replace("_", " "), ylim=(0, 1.05))
+        ax.set(xscale="log", xlabel="compute C (FLOP)", ylabel=col.replace("_", " "), ylim=(0, 105))
         ax.legend(fontsize=7)
     return _save(fig, Path(path))

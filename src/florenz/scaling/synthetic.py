@@ -59,13 +59,13 @@ def _scores(p: float, s: float, t: int, noise: float, rng: np.random.Generator, 
     q = float(np.clip(0.1 * np.log10(p * s) - 0.6 + 0.1 * np.log2(t) + rng.normal(0, 0.02), 0.02, 0.98))
     gen = {"prefix": {}, "no_prefix": {}}
     for lang in unseen:
-        gen["prefix"][lang] = {"attribute_accuracy": q, "fidelity": min(1.0, 0.5 + q)}
-        gen["no_prefix"][lang] = {"attribute_accuracy": 0.05, "fidelity": 0.02}
+        gen["prefix"][lang] = {"attribute_accuracy": 100 * q, "fidelity": 100 * min(1.0, 0.5 + q)}
+        gen["no_prefix"][lang] = {"attribute_accuracy": 5.0, "fidelity": 2.0}
     summary = {
-        "uc_attribute_accuracy_prefix": q,
-        "uc_fidelity_prefix": min(1.0, 0.5 + q),
-        "uc_attribute_accuracy_no_prefix": 0.05,
-        "uc_fidelity_no_prefix": 0.02,
+        "uc_attribute_accuracy_prefix": 100 * q,
+        "uc_fidelity_prefix": 100 * min(1.0, 0.5 + q),
+        "uc_attribute_accuracy_no_prefix": 5.0,
+        "uc_fidelity_no_prefix": 2.0,
     }
     ce = {f"caption/{lang}": groups["UC"] for lang in unseen}
     return {"ce": ce, "groups": groups, "generation": gen, "summary": summary}

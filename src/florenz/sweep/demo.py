@@ -24,9 +24,9 @@ def run_demo(out: str | Path, sets: list[str] | None = None, config: str = "demo
     out = Path(out)
     cfg = load_config(config, sets)
     specs = expand_grid(cfg)
-    console.print(f"[bold]florenz demo[/]: {len(specs)} runs "
-                  f"({len(cfg.sweep.presets)} sizes x {len(cfg.sweep.samples)} budgets x T in "
-                  f"{cfg.sweep.decoder_languages} x {len(cfg.sweep.seeds)} seeds) -> {out}")
+    sizes, budgets, ts = (sorted({getattr(s, k) for s in specs}) for k in ("preset", "samples", "decoder_languages"))
+    console.print(f"[bold]florenz demo[/]: {len(specs)} runs over sizes {sizes}, budgets {budgets}, decoder "
+                  f"languages T in {ts}, seeds {cfg.sweep.seeds} -> {out}")
     if not cfg.data.path:  # build the world once, inside the demo directory, before any run starts
         cfg.data.path = str(ensure_world(cfg.world, cfg.data.cache_dir or out / "world"))
     t_world = time.time() - t0
