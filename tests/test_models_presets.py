@@ -42,3 +42,4 @@ def test_models_cli_json(capsys):
     micro = {r["name"]: r["params"] for r in rows if r["name"].startswith("micro")}
     assert 0.1e6 <= micro["micro-bart-xs"] <= 0.4e6 and 0.6e6 <= micro["micro-gemma-s"] <= 1.5e6
     assert 3e6 <= micro["micro-gemma-m"] <= 6e6
+    assert 0.08e6 <= micro["micro-gemma-xxs"] <= 0.2e6

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class SweepConfig:
-    presets: list[str] = field(default_factory=lambda: ["micro-gemma-xs", "micro-gemma-s", "micro-gemma-m"])
+    presets: list[str] = field(default_factory=lambda: ["micro-gemma-xxs", "micro-gemma-xs", "micro-gemma-s"])
     samples: list[int] = field(default_factory=lambda: [10000, 20000, 40000])
     # Decoder multilinguality T: 1 = English only ... 6 = all world languages.
     decoder_languages: list[int] = field(default_factory=lambda: [6])

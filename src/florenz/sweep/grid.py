@@ -7,7 +7,6 @@ checkpoint, and only evaluates a run that trained but was not evaluated.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import time
 from dataclasses import dataclass
@@ -101,10 +100,6 @@ def load_sweep_config(config: str, sets: list[str]) -> Config:
 
 def cost_estimate(spec: RunSpec) -> float:
     """Relative cost of a grid point for ETAs and scheduling: samples x the preset's measured step cost
-    (benchmarks/RESULTS.md: micro xs : s : m ~ 1 : 2 : 6 per sample)."""
-    factor = {"xs": 1.0, "s": 2.0, "m": 6.0}.get(spec.preset.rsplit("-", 1)[-1], 3.0)
+    (benchmarks/RESULTS.md: micro xxs : xs : s : m ~ 0.7 : 1 : 2.5 : 7 per sample)."""
+    factor = {"xxs": 0.7, "xs": 1.0, "s": 2.5, "m": 7.0}.get(spec.preset.rsplit("-", 1)[-1], 3.0)
     return spec.samples * factor
-
-
-def spec_dict(spec: RunSpec) -> dict:
-    return dataclasses.asdict(spec)
