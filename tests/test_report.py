@@ -24,7 +24,7 @@ def runs_dir(tmp_path_factory):
 def test_claims_supported_on_law_generated_runs(runs_dir):
     claims = {c.id: c for c in check_claims(load_runs(runs_dir).runs)}
     assert set(claims) == {"power_law_UC", "power_law_ST", "power_law_SC", "uc_size_over_samples",
-                           "uc_prefix_needed", "uc_grows_with_T"}
+                           "uc_prefix_needed", "uc_grows_with_T", "uc_fidelity_grows_with_T"}
     for c in claims.values():
         assert c.verdict == "supported", (c.id, c.evidence)
     assert claims["uc_size_over_samples"].numbers["abs_b1_minus_abs_b2"]["ci_low"] > 0
@@ -102,5 +102,5 @@ def test_fit_and_report_cli_on_runs_dir(runs_dir, tmp_path, capsys):
     assert "multivariate" in capsys.readouterr().out
     assert main(["report", str(runs_dir), "--out", str(tmp_path / "o"), "--no-chinchilla", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["n_without_scores"] == 2 and len(out["claims"]) == 6
+    assert out["n_without_scores"] == 2 and len(out["claims"]) == 7
     assert (tmp_path / "o" / "report.html").is_file()
