@@ -121,7 +121,7 @@ def test_eval_metrics_see_the_generated_text(micro_run, tmp_path, monkeypatch):
 
 def test_eval_xm3600_and_coco_fixtures_text_only(micro_run, tmp_path):
     from florenz.evaluate import runner
-    from test_benchmarks import _xm_fixture
+    from tests.test_benchmarks import _xm_fixture
 
     bench = tmp_path / "bench"
     (bench / "xm3600").mkdir(parents=True)
