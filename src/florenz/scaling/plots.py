@@ -21,6 +21,14 @@ from florenz.scaling.table import GROUPS  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    for ax in fig.axes:  # log axes spanning < 1 decade otherwise print overlapping minor labels
+        if ax.get_xscale() == "log":
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
