@@ -32,6 +32,20 @@ class Entry:
     pattern: str = ""
 
 
+def table_entries(cat: str, table, pattern: str = "") -> list[tuple[str, Entry]]:
+    """Lexicon entries from a word table: {value: word | [words]} tags each word with its value; a plain
+    list of words (articles, function words) is tagged with the category alone."""
+    if not isinstance(table, dict):
+        return [(w, Entry(cat)) for w in table]
+    return [(w, Entry(cat, value, pattern)) for value, words in table.items()
+            for w in ([words] if isinstance(words, str) else words)]
+
+
+def join_list(parts: list[str], last: str, sep: str = ", ") -> str:
+    """'a, b and c' in any language: `last` is the final conjunction with its spacing (" und ", "和")."""
+    return parts[0] if len(parts) == 1 else sep.join(parts[:-1]) + last + parts[-1]
+
+
 class Grammar:
     code: str = ""
     segmentation: str = "word"  # "word" (whitespace tokens) or "char" (longest match over characters)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from florenz.world.grammar import Entry, Grammar, register_grammar
+from florenz.world.grammar import Entry, Grammar, join_list, register_grammar, table_entries
 
 SHAPES = {"circle": ("Kreis", "m"), "square": ("Quadrat", "n"), "triangle": ("Dreieck", "n"),
           "star": ("Stern", "m"), "cross": ("Kreuz", "n"), "diamond": ("Raute", "f")}
@@ -37,7 +37,7 @@ class German(Grammar):
         acc = [self.np(o, "acc") for o in objs]
         v = variant % self.n_variants
         if rel is None:
-            text = _join(acc)
+            text = join_list(acc, ' und ')
             if not pos:
                 return text
             return f"{text} {POS[pos][0]}" if v != 1 else f"{text} {POS[pos][1]}"
@@ -47,26 +47,23 @@ class German(Grammar):
             core = f"{acc[a]} {REL_MID[rel['rel']][0]} {self.np(objs[b], 'dat')}"
         elif v == 1:
             core = f"{acc[b]} mit {self.np(objs[a], 'dat')} {REL_POST1[rel['rel']]}"
-            return f"{core}, sowie {_join(rest)}" if rest else core
+            return f"{core}, sowie {join_list(rest, ' und ')}" if rest else core
         else:
             core = f"{acc[a]} {REL_MID[rel['rel']][1]} {self.np(objs[b], 'dat')}"
             if rest:
-                return f"{_join(rest)} und {core}"
-        return f"{core} und {_join(rest)}" if rest else core
+                return f"{join_list(rest, ' und ')} und {core}"
+        return f"{core} und {join_list(rest, ' und ')}" if rest else core
 
     def entries(self) -> list[tuple[str, Entry]]:
         out = [(w, Entry("shape", k)) for k, (w, _) in SHAPES.items()]
         for table, cat in ((COLORS, "color"), (SIZES, "size")):
             out += [(w + e, Entry(cat, k)) for k, w in table.items() for e in ("", "e", "en", "es", "em", "er")]
-        out += [(w, Entry("rel", k, "mid")) for k, ws in REL_MID.items() for w in ws]
-        out += [(w, Entry("rel", k, "post1")) for k, w in REL_POST1.items()]
-        out += [(w, Entry("pos", k)) for k, ws in POS.items() for w in ws]
-        out += [(w, Entry("det")) for w in ("ein", "eine", "einen", "einem", "einer", "eines")]
-        return out + [(w, Entry("fn")) for w in FN]
+        out += table_entries("rel", REL_MID, "mid")
+        out += table_entries("rel", REL_POST1, "post1")
+        out += table_entries("pos", POS)
+        out += table_entries("det", ["ein", "eine", "einen", "einem", "einer", "eines"])
+        return out + table_entries("fn", FN)
 
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " und " + parts[-1]
 
 
 register_grammar(German())

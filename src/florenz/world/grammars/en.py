@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from florenz.world.grammar import Entry, Grammar, register_grammar
+from florenz.world.grammar import Entry, Grammar, join_list, register_grammar, table_entries
 
 SHAPES = {"circle": "circle", "square": "square", "triangle": "triangle", "star": "star", "cross": "cross",
           "diamond": "diamond"}
@@ -32,7 +32,7 @@ class English(Grammar):
         nps = [self.np(o) for o in objs]
         v = variant % self.n_variants
         if rel is None:
-            text = _join(nps)
+            text = join_list(nps, ' and ')
             return f"{text} {POS[pos][v % 2]}" if pos else text
         a, b = nps[rel["a"]], nps[rel["b"]]
         rest = [nps[i] for i in self.others(scene)]
@@ -43,22 +43,18 @@ class English(Grammar):
         else:
             core = f"{a} {REL_MID[rel['rel']][1]} {b}"
             if rest:
-                return f"{_join(rest)}, and {core}"
-        return f"{core}, and {_join(rest)}" if rest else core
+                return f"{join_list(rest, ' and ')}, and {core}"
+        return f"{core}, and {join_list(rest, ' and ')}" if rest else core
 
     def entries(self) -> list[tuple[str, Entry]]:
-        out = [(w, Entry("shape", k)) for k, w in SHAPES.items()]
-        out += [(w, Entry("color", k)) for k, w in COLORS.items()]
-        out += [(w, Entry("size", k)) for k, w in SIZES.items()]
-        out += [(w, Entry("rel", k, "mid")) for k, ws in REL_MID.items() for w in ws]
-        out += [(w, Entry("rel", k, "post1")) for k, w in REL_POST1.items()]
-        out += [(w, Entry("pos", k)) for k, ws in POS.items() for w in ws]
-        out += [("a", Entry("det")), ("an", Entry("det"))] + [(w, Entry("fn")) for w in FN]
-        return out
+        out = table_entries("shape", SHAPES)
+        out += table_entries("color", COLORS)
+        out += table_entries("size", SIZES)
+        out += table_entries("rel", REL_MID, "mid")
+        out += table_entries("rel", REL_POST1, "post1")
+        out += table_entries("pos", POS)
+        return out + table_entries("det", ["a", "an"]) + table_entries("fn", FN)
 
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 register_grammar(English())

@@ -3,7 +3,7 @@ before it (un pequeño círculo rojo), prepositional relations (a la izquierda d
 
 from __future__ import annotations
 
-from florenz.world.grammar import Entry, Grammar, register_grammar
+from florenz.world.grammar import Entry, Grammar, join_list, register_grammar, table_entries
 
 SHAPES = {"circle": ("círculo", "m"), "square": ("cuadrado", "m"), "triangle": ("triángulo", "m"),
           "star": ("estrella", "f"), "cross": ("cruz", "f"), "diamond": ("rombo", "m")}
@@ -39,7 +39,7 @@ class Spanish(Grammar):
         v = variant % self.n_variants
         nps = [self.np(o, size_first=v == 2) for o in objs]
         if rel is None:
-            text = _join(nps)
+            text = join_list(nps, ' y ')
             return f"{text} {POS[pos][v % 2]}" if pos else text
         a, b = rel["a"], rel["b"]
         rest = [nps[i] for i in self.others(scene)]
@@ -48,22 +48,19 @@ class Spanish(Grammar):
         else:
             core = f"{nps[a]} {REL_MID[rel['rel']][v // 2]} {nps[b]}"
             if v == 2 and rest:
-                return f"{_join(rest)}, y {core}"
-        return f"{core}, y {_join(rest)}" if rest else core
+                return f"{join_list(rest, ' y ')}, y {core}"
+        return f"{core}, y {join_list(rest, ' y ')}" if rest else core
 
     def entries(self) -> list[tuple[str, Entry]]:
         out = [(w, Entry("shape", k)) for k, (w, _) in SHAPES.items()]
-        out += [(w, Entry("color", k)) for k, ws in COLORS.items() for w in ws]
-        out += [(w, Entry("size", k)) for k, ws in SIZES.items() for w in ws] + [("gran", Entry("size", "large"))]
-        out += [(w, Entry("rel", k, "mid")) for k, ws in REL_MID.items() for w in ws]
-        out += [(w, Entry("rel", k, "post1")) for k, w in REL_POST1.items()]
-        out += [(w, Entry("pos", k)) for k, ws in POS.items() for w in ws]
-        out += [("un", Entry("det")), ("una", Entry("det"))]
-        return out + [(w, Entry("fn")) for w in FN]
+        out += table_entries("color", COLORS)
+        out += table_entries("size", SIZES) + [("gran", Entry("size", "large"))]
+        out += table_entries("rel", REL_MID, "mid")
+        out += table_entries("rel", REL_POST1, "post1")
+        out += table_entries("pos", POS)
+        out += table_entries("det", ["un", "una"])
+        return out + table_entries("fn", FN)
 
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " y " + parts[-1]
 
 
 register_grammar(Spanish())

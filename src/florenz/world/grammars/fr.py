@@ -3,7 +3,7 @@ elision (à gauche d'un grand carré bleu)."""
 
 from __future__ import annotations
 
-from florenz.world.grammar import Entry, Grammar, register_grammar
+from florenz.world.grammar import Entry, Grammar, join_list, register_grammar, table_entries
 
 SHAPES = {"circle": ("cercle", "m"), "square": ("carré", "m"), "triangle": ("triangle", "m"),
           "star": ("étoile", "f"), "cross": ("croix", "f"), "diamond": ("losange", "m")}
@@ -40,7 +40,7 @@ class French(Grammar):
         nps = [self.np(o) for o in objs]
         v = variant % self.n_variants
         if rel is None:
-            text = _join(nps)
+            text = join_list(nps, ' et ')
             return f"{text} {POS[pos][v % 2]}" if pos else text
         a, b = rel["a"], rel["b"]
         rest = [nps[i] for i in self.others(scene)]
@@ -51,24 +51,21 @@ class French(Grammar):
             head, prep = phrase.rsplit(" ", 1)
             core = f"{nps[a]} {head} {self.np(objs[b], prep)}"
             if v == 2 and rest:
-                return f"{_join(rest)}, et {core}"
-        return f"{core}, et {_join(rest)}" if rest else core
+                return f"{join_list(rest, ' et ')}, et {core}"
+        return f"{core}, et {join_list(rest, ' et ')}" if rest else core
 
     def entries(self) -> list[tuple[str, Entry]]:
         out = [(w, Entry("shape", k)) for k, (w, _) in SHAPES.items()]
-        out += [(w, Entry("color", k)) for k, ws in COLORS.items() for w in ws]
-        out += [(w, Entry("size", k)) for k, ws in SIZES.items() for w in ws]
+        out += table_entries("color", COLORS)
+        out += table_entries("size", SIZES)
         for k, ws in REL_MID.items():
             for w in ws:
                 out += [(w, Entry("rel", k, "mid")), (w[:-1], Entry("rel", k, "mid"))]  # "de"/"d'"
-        out += [(w, Entry("rel", k, "post1")) for k, w in REL_POST1.items()]
-        out += [(w, Entry("pos", k)) for k, ws in POS.items() for w in ws]
-        out += [("un", Entry("det")), ("une", Entry("det"))]
-        return out + [(w, Entry("fn")) for w in FN]
+        out += table_entries("rel", REL_POST1, "post1")
+        out += table_entries("pos", POS)
+        out += table_entries("det", ["un", "une"])
+        return out + table_entries("fn", FN)
 
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " et " + parts[-1]
 
 
 register_grammar(French())

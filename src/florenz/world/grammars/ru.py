@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from florenz.world.grammar import Entry, Grammar, register_grammar
+from florenz.world.grammar import Entry, Grammar, join_list, register_grammar, table_entries
 
 # noun: gender, {case: form}
 SHAPES = {"circle": ("m", {"nom": "круг", "gen": "круга", "ins": "кругом"}),
@@ -50,7 +50,7 @@ class Russian(Grammar):
         nom = [self.np(o, "nom") for o in objs]
         v = variant % self.n_variants
         if rel is None:
-            text = _join(nom)
+            text = join_list(nom, ' и ')
             if not pos:
                 return text
             return f"{text} {POS[pos][0]}" if v != 1 else f"{POS[pos][1]} {text}"
@@ -63,8 +63,8 @@ class Russian(Grammar):
             word, case = (REL_MID if v == 0 else REL_MID2)[r]
             core = f"{nom[a]} {word} {self.np(objs[b], case)}"
             if v == 2 and rest:
-                return f"{_join(rest)}, а также {core}"
-        return f"{core}, а также {_join(rest)}" if rest else core
+                return f"{join_list(rest, ' и ')}, а также {core}"
+        return f"{core}, а также {join_list(rest, ' и ')}" if rest else core
 
     def entries(self) -> list[tuple[str, Entry]]:
         out = [(f, Entry("shape", k)) for k, (_, forms) in SHAPES.items() for f in forms.values()]
@@ -72,13 +72,10 @@ class Russian(Grammar):
             out += [(stem + e, Entry(cat, k)) for k, (stem, ends) in table.items() for e in set(ends.values())]
         out += [(w, Entry("rel", k, "mid")) for k, (w, _) in REL_MID.items()]
         out += [(w, Entry("rel", k, "mid")) for k, (w, _) in REL_MID2.items()]
-        out += [(w, Entry("rel", k, "mid_rev")) for k, ws in REL_REV.items() for w in ws]
-        out += [(w, Entry("pos", k)) for k, ws in POS.items() for w in ws]
-        return out + [(w, Entry("fn")) for w in FN]
+        out += table_entries("rel", REL_REV, "mid_rev")
+        out += table_entries("pos", POS)
+        return out + table_entries("fn", FN)
 
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " и " + parts[-1]
 
 
 register_grammar(Russian())

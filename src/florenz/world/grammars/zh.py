@@ -3,7 +3,7 @@ relations as "A在B的左边" or "B，左边是A"; no spaces, parsed by longest 
 
 from __future__ import annotations
 
-from florenz.world.grammar import Entry, Grammar, register_grammar
+from florenz.world.grammar import Entry, Grammar, join_list, register_grammar, table_entries
 
 SHAPES = {"circle": ("圆形", "个"), "square": ("正方形", "个"), "triangle": ("三角形", "个"),
           "star": ("星星", "颗"), "cross": ("十字", "个"), "diamond": ("菱形", "个")}
@@ -35,26 +35,23 @@ class Chinese(Grammar):
         v = variant % self.n_variants
         nps = [self.np(o, v) for o in objs]
         if rel is None:
-            text = _join(nps)
+            text = join_list(nps, '和', '、')
             return f"{text}，{POS[pos][v % 2]}" if pos else text
         a, b, r = rel["a"], rel["b"], rel["rel"]
         rest = [nps[i] for i in self.others(scene)]
         core = f"{nps[b]}，{REL_REV[r]}{nps[a]}" if v == 1 else f"{nps[a]}在{nps[b]}{REL_POST2[r][v // 2]}"
-        return f"{core}，还有{_join(rest)}" if rest else core
+        return f"{core}，还有{join_list(rest, '和', '、')}" if rest else core
 
     def entries(self) -> list[tuple[str, Entry]]:
         out = [(w, Entry("shape", k)) for k, (w, _) in SHAPES.items()]
-        out += [(w, Entry("color", k)) for k, w in COLORS.items()]
-        out += [(w, Entry("size", k)) for k, w in SIZES.items()]
-        out += [(w, Entry("rel", k, "post2")) for k, ws in REL_POST2.items() for w in ws]
-        out += [(w, Entry("rel", k, "mid_rev")) for k, w in REL_REV.items()]
-        out += [(w, Entry("pos", k)) for k, ws in POS.items() for w in ws]
-        out += [("一个", Entry("det")), ("一颗", Entry("det"))]
-        return out + [(w, Entry("fn")) for w in FN]
+        out += table_entries("color", COLORS)
+        out += table_entries("size", SIZES)
+        out += table_entries("rel", REL_POST2, "post2")
+        out += table_entries("rel", REL_REV, "mid_rev")
+        out += table_entries("pos", POS)
+        out += table_entries("det", ["一个", "一颗"])
+        return out + table_entries("fn", FN)
 
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else "、".join(parts[:-1]) + "和" + parts[-1]
 
 
 register_grammar(Chinese())
