@@ -37,20 +37,12 @@ class EvalSample:
         return class_key(self.task, self.lang)
 
 
-def blank_image(processor):
-    """A black RGB image at the model's input size: what text-only evaluation feeds."""
-    from PIL import Image
-
-    size = int(getattr(processor, "image_size", 0) or 64)
-    return Image.new("RGB", (size, size))
-
-
 def pixel_batch(processor, images: Sequence) -> torch.Tensor:
     blank = None
     filled = []
     for im in images:
         if im is None:
-            blank = blank or blank_image(processor)
+            blank = blank or processor.blank_image()
             im = blank
         filled.append(im)
     return processor.pixel_values(filled)
@@ -78,7 +70,7 @@ def sample_ce(model, processor, samples: Sequence[EvalSample], batch_size: int =
         task = bar.add_task(desc, total=len(samples), info="")
         for lo in range(0, len(samples), batch_size):
             chunk = samples[lo:lo + batch_size]
-            images = [s.image if s.image is not None else blank_image(processor) for s in chunk]
+            images = [s.image if s.image is not None else processor.blank_image() for s in chunk]
             batch = processor.collate(images, as_samples(chunk), max_target_tokens=max_target_tokens)
             batch = {k: v.to(device) for k, v in batch.items()}
             labels = batch.pop("labels")

@@ -17,7 +17,7 @@ import torch
 
 from florenz.data.shards import Sample
 from florenz.errors import FlorenzError
-from florenz.inference.images import ImageLike, blank_image, open_image
+from florenz.inference.images import ImageLike, open_image
 from florenz.io import read_json
 from florenz.languages import known_languages
 from florenz.prompts import CAPTION_STYLES
@@ -80,7 +80,7 @@ class Florenz:
             texts = [texts]
         if images is not None and len(images) != len(texts):
             raise FlorenzError(f"translate: {len(images)} images for {len(texts)} texts")
-        pil = [open_image(i) for i in images] if images is not None else [blank_image()] * len(texts)
+        pil = [open_image(i) for i in images] if images is not None else [self.processor.blank_image()] * len(texts)
         samples = [Sample(task="translation", lang=lang, tgt="", src=t) for t in texts]
         return self._run(pil, samples, lang, False, beams, max_new_tokens, return_scores)
 

@@ -69,7 +69,3 @@ def open_image(image: ImageLike) -> Image.Image:
         return Image.fromarray(arr.repeat(3, axis=-1) if arr.shape[-1] == 1 else arr)
     raise FlorenzError(f"cannot use {type(image).__name__} as an image (use a path, PIL image or tensor)")
 
-
-def blank_image(size: int = 64) -> Image.Image:
-    """The image fed with text-only input (translation without visual context)."""
-    return Image.new("RGB", (size, size))

@@ -33,6 +33,13 @@ class Processor:
 
     # -- images ---------------------------------------------------------------------------------------------
 
+    def blank_image(self):
+        """A black image at the model's input size: what text-only input (translation without a picture,
+        benchmarks evaluated without their images) feeds the vision tower."""
+        from PIL import Image
+
+        return Image.new("RGB", (self.image_size, self.image_size))
+
     def pixel_values(self, images: Sequence) -> torch.Tensor:
         """PIL images -> (N, 3, s, s) float tensor, bicubic resize, ImageNet normalisation."""
         from PIL import Image

@@ -21,6 +21,7 @@ from torch import nn
 
 from florenz.config import Config, save_config
 from florenz.errors import FlorenzError
+from florenz.models.freezing import apply_freezing
 from florenz.train import checkpoint as ckpt
 from florenz.train import setup
 from florenz.train.batches import BatchSource
@@ -166,7 +167,7 @@ class Loop:
     def run_stage(self, index: int, stage: setup.Stage, state: RunState, resume: dict | None) -> None:
         """Train one stage to its budget, from `resume` (a checkpoint inside this stage) if given."""
         t, env = self.cfg.train, self.env
-        setup.apply_freezing(self.model, stage.freeze)
+        apply_freezing(self.model, stage.freeze)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise FlorenzError(f"stage {stage.name}: freezing policy {stage.freeze!r} leaves nothing to train")

@@ -19,6 +19,7 @@ from torch import nn
 from florenz.config import Config
 from florenz.errors import FlorenzError
 from florenz.io import write_json
+from florenz.models.freezing import apply_freezing, count_parameters
 from florenz.train.batches import BatchSource
 from florenz.train.compute import forward_flops_per_sample, training_compute
 from florenz.train.distributed import DistEnv, barrier
@@ -116,18 +117,6 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
     stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze,
                         functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))))
     return stages
-
-
-def apply_freezing(model: nn.Module, policy: str) -> None:
-    from florenz.models.freezing import apply_freezing as apply
-
-    apply(model, policy)
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    from florenz.models.freezing import count_parameters as count
-
-    return count(model)
 
 
 def full_state(model: nn.Module, opt, mode: str) -> tuple[dict, dict]:
