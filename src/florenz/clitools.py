@@ -44,7 +44,7 @@ def progress_enabled() -> bool:
     e.g. inside `florenz demo`/`sweep` or in worker processes (FLORENZ_PROGRESS=0)."""
     import os
 
-    return os.environ.get("FLORENZ_PROGRESS", "1") != "0" and not os.environ.get("PYTEST_CURRENT_TEST")
+    return os.environ.get("FLORENZ_PROGRESS", "1") != "0"
 
 
 def make_progress(transient: bool = True):
