@@ -201,6 +201,9 @@ class Loop:
         sched = CosineSchedule(stage.lr, stage.steps, t.warmup_steps, t.min_lr_ratio)
         scaler = torch.amp.GradScaler(env.device.type) if self.amp_dtype == torch.float16 else None
         source = stage.source()
+        skips = getattr(source, "skips", None)
+        if skips is not None and skips.counts and state.stage_step == 0:  # counted in the log, once per run
+            self.logger.log({"step": state.step, "stage": stage.name, "data_skipped": skips.summary()})
         if resume is not None:
             setup.load_optimizer_state(self.model, opt, resume["optimizer"], self.mode)
             source.load_state_dict(resume["source"])

@@ -192,6 +192,9 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
         "decoder_lm_languages": list(cfg.train.decoder_lm_languages) if lm else [],
         "decoder_lm_samples": lm.seen_samples if lm else 0, "decoder_lm_final_loss": state.losses.get("decoder_lm"),
     }
+    skips = getattr(vl.source(), "skips", None)
+    if skips is not None:  # unusable training data, by reason (DESIGN.md: skipped and counted, never silent)
+        result["data_skipped"] = skips.summary()
     if lm is not None:
         from florenz.train.decoder_lm import LM_FREEZE
 
