@@ -153,7 +153,11 @@ def load_split(data_dir: str | Path, split: str = "train", dense: bool | None = 
             tgt.append(s.tgt)
         kept.append(rec)
     skips.used = len(tgt)
-    skips.expected = max(_stats_total(data_dir, split), skips.used + sum(skips.counts.get(k, 0) for k in _SAMPLE_REASONS))
+    read = skips.used + sum(skips.counts.get(k, 0) for k in _SAMPLE_REASONS)
+    skips.expected = max(_stats_total(data_dir, split), read)
+    if skips.expected > read:  # stats.json counts samples that no shard delivered (a shard lost records)
+        skips.add("missing_vs_stats", f"{data_dir}/{STATS_FILE} counts {skips.expected} '{split}' samples, the "
+                  f"shards hold {read}", skips.expected - read)
     if not tgt:
         raise FlorenzError(f"no usable samples in the '{split}' split of {data_dir} ({skips.describe()})")
     classes: dict[str, list[int]] = {}
