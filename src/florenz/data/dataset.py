@@ -91,6 +91,8 @@ class SkipReport:
             from florenz.clitools import console
 
             console.print(f"[yellow]warning:[/] {where}: skipped {self.describe()}")
+            for reason, n in sorted(self.counts.items()):  # one line per reason, with its first case
+                console.print(f"  {reason}: {n}, first: {self.first[reason]}")
 
     def to_json(self) -> str:
         return json.dumps({"counts": self.counts, "first": self.first, "expected": self.expected, "used": self.used})

@@ -57,7 +57,7 @@ class VLSource(BatchSource):
             _MEMO.clear()
             _MEMO[key] = (tables, tables.get("images", lazy.get("images")))
         tables, images = _MEMO[key]
-        skips = SkipReport.from_json(str(tables["skips"]))
+        skips = SkipReport.from_json(str(np.asarray(tables["skips"]).item()))
         skips.check(dcfg.max_skipped_share, f"training data {data_dir}")  # also on a cache hit: the limit may differ
         return cls(tables, images, processor, dcfg.class_weights, seed, skips)
 
