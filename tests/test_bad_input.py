@@ -151,6 +151,12 @@ def _write(name: str, text: str | bytes) -> Callable[[dict], None]:
     return prepare
 
 
+def _an_image(ctx: dict) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(ctx["tmp"] / "img.png")
+
+
 def _no_tokenizer(ctx: dict) -> None:
     shutil.copytree(ctx["world"], ctx["tmp"] / "data", ignore=shutil.ignore_patterns("tokenizer.json"))
 
@@ -270,6 +276,10 @@ CASES = [
                                                    "--out", str(c["tmp"] / "file"), "--device", "cpu"],
          r"no readable images", lambda c: (_a_file(c), _write("not-images", "text")(c)),
          lambda c: [c["tmp"] / "file"]),
+    Case("caption_out_in_missing_folder", lambda c: ["caption", str(c["tmp"] / "img.png"), "-c", str(c["run"]),
+                                                     "--out", str(c["tmp"] / "new" / "caps.jsonl"), "--beams", "1",
+                                                     "--max-new-tokens", "3", "--device", "cpu"], "", _an_image,
+         code=0, check=lambda c, out, err: [json.loads(x) for x in (c["tmp"] / "new" / "caps.jsonl").open()]),
     Case("caption_batch_size_zero", lambda c: ["caption", str(c["tmp"]), "-c", str(c["run"]), "--batch-size", "0"],
          r"--batch-size"),
     Case("device_gpu", lambda c: ["translate", "x", "-c", str(c["run"]), "--device", "gpu"], r"--device 'gpu'"),

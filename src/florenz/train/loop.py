@@ -118,7 +118,11 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     state = RunState()
     if payload is not None:
         state = RunState(**payload["state"])
-        setup.load_model_state(model, payload["model"], mode)
+        try:
+            setup.load_model_state(model, payload["model"], mode)
+        except RuntimeError as e:  # e.g. a config.toml edited by hand, or a checkpoint copied from another run
+            raise FlorenzError(f"checkpoint {latest} does not fit the model of this config "
+                               f"({str(e).splitlines()[0]})") from None
     elif t.init_from:
         setup.init_from(model, t.init_from, mode)
     if env.is_main:
