@@ -356,6 +356,20 @@ def test_locked_run_dir_is_refused_and_a_sweep_skips_it(tiny_world, tmp_path, ca
         holder.wait()
 
 
+def test_eval_into_a_locked_run_is_refused(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    before = snapshot(run)
+    holder = hold_lock(run)  # e.g. a training process rewriting model/
+    try:
+        assert main(["eval", str(run), *EVAL_SETS]) == 1
+        assert "is in use by another process" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert snapshot(run) == before
+
+
 def test_second_sweep_waits_for_the_first(tmp_path, capsys):
     from florenz.config import load_config
     from florenz.sweep.run import run_sweep

@@ -9,6 +9,7 @@ scores.json (layout in DESIGN.md) + outputs/*.jsonl to --out.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from florenz.evaluate.config import EvalConfig
 from florenz.evaluate.generation import generate_texts
 from florenz.evaluate.loss import EvalSample, ce_groups, ce_per_class, group_languages, sample_ce
 from florenz.evaluate.metrics.text import score_texts
-from florenz.io import check_dir_path, read_json, write_json, write_jsonl
+from florenz.io import check_dir_path, dir_lock, read_json, write_json, write_jsonl
 
 
 def resolve_target(target: str | Path) -> tuple[Path, Path | None]:
@@ -142,11 +143,18 @@ def run_eval(target: str | Path, out: str | Path | None = None, data: str | Path
              overrides: list[str] | None = None) -> dict:
     model_dir, run_dir = resolve_target(target)
     cfg: Config = load_config(run_dir / "config.toml" if run_dir else None, overrides)
-    ecfg = cfg.eval
     # default: the run directory for its model/; a checkpoint's scores go beside it (the run's scores.json
     # describes model/, and fit/report read it)
     default = run_dir if run_dir is not None and model_dir == run_dir / "model" else model_dir
     out_dir = check_dir_path(Path(out) if out else default)
+    # scores.json in a run directory must describe its model/: not while a training process rewrites it
+    owns_run = run_dir is not None and out_dir.resolve() == run_dir.resolve()
+    with dir_lock(run_dir, what="run directory") if owns_run else contextlib.nullcontext():
+        return _evaluate(model_dir, run_dir, out_dir, cfg, data)
+
+
+def _evaluate(model_dir: Path, run_dir: Path | None, out_dir: Path, cfg: Config, data: str | Path | None) -> dict:
+    ecfg = cfg.eval
     if ecfg.benchmarks:
         check_benchmarks(ecfg)
     data_dir = _data_dir(data, run_dir, cfg)
