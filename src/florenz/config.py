@@ -146,7 +146,7 @@ def validate(cfg: Config) -> Config:
         test, each = _TESTS[rule.removesuffix(" each")], rule.endswith(" each")
         bad = [v for v in items if not test(v)] if each else ([] if test(value) else [value])
         if bad:
-            shown = "off" if rule == "> 0 or off" else rule.removesuffix(" each")
+            shown = rule.removesuffix(" each")
             raise ConfigError(f"config key {key!r} must be {shown}{' (every value)' if each else ''}, got {bad[0]!r}")
     return cfg
 
