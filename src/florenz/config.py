@@ -7,6 +7,7 @@ them and does the generic, type-checked loading. Errors name the key or path and
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -57,7 +58,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not sep or not key.strip():
             raise ConfigError(f"override {ov!r} is not of the form section.key=value")
         set_value(cfg, key.strip(), _parse_literal(raw.strip()), source="--set")
-    return cfg
+    return validate(cfg)
 
 
 def set_value(cfg: Any, dotted: str, value: Any, source: str = "") -> None:
@@ -107,7 +108,57 @@ def save_config(cfg: Any, path: str | Path) -> None:
 def config_from_dict(data: dict, source: str = "dict") -> Config:
     cfg = Config()
     _apply_mapping(cfg, data, prefix="", source=source)
+    return validate(cfg)
+
+
+# The allowed range of every numeric key; every float anywhere must also be finite. Checked when a config
+# is loaded, before any data or model is built. ("each": every item of a list / value of a mapping.)
+RANGES: dict[str, str] = {
+    "model.image_size": ">= 0",
+    "data.max_source_tokens": "> 0", "data.max_target_tokens": "> 0", "data.class_weights": ">= 0 each",
+    "data.max_skipped_share": "in [0, 1]",
+    "train.samples": "> 0", "train.batch_size": "> 0", "train.micro_batch_size": ">= 0", "train.lr": "> 0",
+    "train.warmup_steps": ">= 0", "train.min_lr_ratio": "in [0, 1]", "train.weight_decay": ">= 0",
+    "train.beta1": "in [0, 1)", "train.beta2": "in [0, 1)", "train.grad_clip": "> 0 or off", "train.seed": ">= 0",
+    "train.threads": ">= 0", "train.log_every": ">= 0", "train.checkpoint_every": ">= 0",
+    "train.keep_checkpoints": "> 0", "train.decoder_lm_samples": ">= 0", "train.decoder_lm_lr": "> 0",
+    "eval.beams": "> 0", "eval.max_new_tokens": "> 0", "eval.batch_size": "> 0", "eval.ce_samples_per_class": ">= 0",
+    "eval.generation_samples": ">= 0", "eval.benchmark_samples": ">= 0",
+    "sweep.samples": "> 0 each", "sweep.contrast_samples": "> 0 each", "sweep.decoder_languages": ">= 0 each",
+    "sweep.contrast_decoder_languages": ">= 0 each", "sweep.seeds": ">= 0 each", "sweep.workers": "> 0",
+    "sweep.threads_per_worker": ">= 0", "sweep.slurm_time_min": "> 0",
+}
+_TESTS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, "in [0, 1]": lambda v: 0 <= v <= 1,
+          "in [0, 1)": lambda v: 0 <= v < 1, "> 0 or off": lambda v: v == "off" or (not isinstance(v, str) and v > 0)}
+
+
+def validate(cfg: Config) -> Config:
+    """Range-check every numeric value (RANGES, finite floats); errors name `section.key`. The [world] section's
+    rules are cross-field (languages) and live in `WorldConfig.validate`, run before a world is built."""
+    for key, value in _leaves(dataclasses.asdict(cfg)):
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+        for v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"config key {key!r} must be a finite number, got {v}")
+        rule = RANGES.get(key)
+        if rule is None:
+            continue
+        test, each = _TESTS[rule.removesuffix(" each")], rule.endswith(" each")
+        bad = [v for v in items if not test(v)] if each else ([] if test(value) else [value])
+        if bad:
+            shown = rule.removesuffix(" each")
+            raise ConfigError(f"config key {key!r} must be {shown}{' (every value)' if each else ''}, got {bad[0]!r}")
     return cfg
+
+
+def _leaves(d: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "class_weights":
+            out += _leaves(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
 
 
 # -- internals -----------------------------------------------------------------------------------
@@ -120,9 +171,16 @@ def _toml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[dict, str
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config {path}: invalid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     parent = data.pop("extends", None)
-    chain = _toml_chain(resolve_config_path(parent), (*seen, path.resolve())) if parent else []
-    return [*chain, (data, str(path))]
+    if parent is None:
+        return [(data, str(path))]
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"config {path}: 'extends' must be a config name or a path string, got {parent!r}")
+    beside = path.parent / parent  # a relative path is read from this file's folder, not the current one
+    target = beside if Path(parent).suffix == ".toml" and beside.is_file() else resolve_config_path(parent)
+    return [*_toml_chain(target, (*seen, path.resolve())), (data, str(path))]
 
 
 def _apply_mapping(obj: Any, data: dict, prefix: str, source: str) -> None:

@@ -12,6 +12,7 @@ import typer
 
 from florenz.clitools import emit, json_option, out_option
 from florenz.errors import FlorenzError
+from florenz.io import check_dir_path
 
 app = typer.Typer(help="Build real training data: describe, translate, align, shard.", no_args_is_help=True)
 
@@ -57,6 +58,7 @@ def build(
 
     if out is None:
         raise FlorenzError("data build: --out is required")
+    check_dir_path(out)
     settings = BuildSettings(
         images=str(images.resolve()), bitext={k: str(v) for k, v in parse_bitext_specs(bitext).items()},
         caption_langs=_langs(caption_langs), top_n=top_n, chunk_size=chunk_size, heldout_chunks=heldout_chunks,
@@ -107,6 +109,7 @@ def mixture(
 
     if out is None:
         raise FlorenzError("data mixture: --out is required")
+    check_dir_path(out)
     s = MixtureSettings(languages=_langs(languages), multi30k=multi30k, multi30k_images=multi30k_images,
                         karpathy=karpathy, coco_images=coco_images, max_images=max_images, mt_per_image=mt_per_image,
                         translate_context=not no_context, seed=seed)

@@ -15,3 +15,6 @@ class DataConfig:
     class_weights: dict[str, float] = field(default_factory=dict)
     max_source_tokens: int = 48  # encoder prompt tokens (excluding visual tokens)
     max_target_tokens: int = 48  # decoder tokens
+    # Training stops when more than this share of the split's samples is unusable (corrupt record or image,
+    # missing keys, empty text, records missing against stats.json); below it they are skipped and counted.
+    max_skipped_share: float = 0.01

@@ -9,12 +9,13 @@ single fancy-index) or the encoded bytes decoded on demand (real data).
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from florenz.data.shards import Record, class_key, decode_image, read_records
+from florenz.data.shards import STATS_FILE, Record, Sample, class_key, decode_image, read_records, read_stats
 from florenz.errors import FlorenzError
 
 DENSE_MAX_BYTES = 4 << 30  # decode eagerly if the whole split fits in this many bytes as uint8
@@ -23,14 +24,15 @@ DENSE_MAX_BYTES = 4 << 30  # decode eagerly if the whole split fits in this many
 class ImageStore:
     """Images by index: `dense` [N, H, W, 3] uint8, or encoded bytes decoded per access."""
 
-    def __init__(self, records: list[Record], dense: bool | None = None) -> None:
+    def __init__(self, records: list[Record], dense: bool | None = None,
+                 arrays: list[np.ndarray] | None = None) -> None:
         self.keys = [r.key for r in records]
         self._encoded: list[Record] | None = None
         self.dense: np.ndarray | None = None
         if dense is None:
             dense = _fits_dense(records)
         if dense:
-            arrays = [np.asarray(decode_image(r), dtype=np.uint8) for r in records]
+            arrays = arrays if arrays is not None else [np.asarray(decode_image(r), dtype=np.uint8) for r in records]
             if len({a.shape for a in arrays}) == 1:
                 self.dense = np.stack(arrays)
         if self.dense is None:  # mixed sizes (or too large): keep the encoded bytes
@@ -45,6 +47,59 @@ class ImageStore:
             return self.dense[idx]
         assert self._encoded is not None
         return [decode_image(self._encoded[i]) for i in idx]
+
+
+@dataclass
+class SkipReport:
+    """Unusable training data, counted by reason: samples skipped, records and shards that could not be read.
+
+    `expected` is the split's sample count (stats.json's, or the samples read if more), `used` the samples
+    kept; `unusable = expected - used` covers everything lost, including records missing against stats.json."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first: dict[str, str] = field(default_factory=dict)  # reason -> the first message naming shard and record
+    expected: int = 0
+    used: int = 0
+
+    def add(self, reason: str, message: str, n: int = 1) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + n
+        self.first.setdefault(reason, message)
+
+    @property
+    def unusable(self) -> int:
+        return max(self.expected - self.used, 0)
+
+    @property
+    def share(self) -> float:
+        return self.unusable / self.expected if self.expected else 0.0
+
+    def summary(self) -> dict:
+        return {"samples_expected": self.expected, "samples_used": self.used, "samples_unusable": self.unusable,
+                "skipped": dict(sorted(self.counts.items()))}
+
+    def describe(self) -> str:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "none"
+        return (f"{self.unusable} of {self.expected} samples unusable ({100 * self.share:.2f} %; {reasons}); "
+                f"first: {next(iter(self.first.values()), '-')}")
+
+    def check(self, limit: float, where: str) -> None:
+        """Stop when the unusable share passes `limit` (data.max_skipped_share); else warn if any were skipped."""
+        if self.share > limit:
+            raise FlorenzError(f"{where}: too much unusable training data, {self.describe()} "
+                               f"(limit data.max_skipped_share={limit})")
+        if self.unusable or self.counts:
+            from florenz.clitools import console
+
+            console.print(f"[yellow]warning:[/] {where}: skipped {self.describe()}")
+            for reason, n in sorted(self.counts.items()):  # one line per reason, with its first case
+                console.print(f"  {reason}: {n}, first: {self.first[reason]}")
+
+    def to_json(self) -> str:
+        return json.dumps({"counts": self.counts, "first": self.first, "expected": self.expected, "used": self.used})
+
+    @classmethod
+    def from_json(cls, text: str) -> SkipReport:
+        return cls(**json.loads(text))
 
 
 @dataclass
@@ -69,37 +124,105 @@ class TrainSet:
     split: str
     images: ImageStore
     samples: SampleTable
-    skipped: int = 0  # samples dropped (empty target), counted, never silent
+    skips: SkipReport = field(default_factory=SkipReport)  # unusable data, counted by reason, never silent
 
 
 def load_split(data_dir: str | Path, split: str = "train", dense: bool | None = None) -> TrainSet:
-    """Read every record of `split`; errors name the directory, record or sample."""
+    """Read every usable sample of `split`. Unusable data (unreadable record, shard or image; a sample with
+    missing keys or empty text) is skipped and counted in `skips`; the caller decides when it is too much."""
     data_dir = Path(data_dir)
-    records = list(read_records(data_dir, split))
+    skips = SkipReport()
+    records, samples = _usable_records(data_dir, split, skips)
+    if dense is None:
+        dense = _fits_dense(records)
+    arrays: list[np.ndarray] | None = [] if dense else None
+    kept: list[Record] = []
     image_rows, task, lang, style, src, tgt = [], [], [], [], [], []
-    skipped = 0
-    for i, rec in enumerate(records):
-        if not rec.image:
-            raise FlorenzError(f"record {rec.key!r} in {data_dir} ({split}) has no image")
-        for s in rec.samples:
-            if not s.tgt.strip():
-                skipped += 1
-                continue
-            image_rows.append(i)
+    for rec, recs in zip(records, samples, strict=True):
+        try:  # dense: decoded once here anyway; lazy: the header is parsed now, the pixels per batch
+            image = np.asarray(decode_image(rec), dtype=np.uint8) if dense else _check_image(rec)
+        except FlorenzError as e:
+            skips.add("bad_image", str(e), len(recs))
+            continue
+        if arrays is not None:
+            arrays.append(image)
+        for s in recs:
+            image_rows.append(len(kept))
             task.append(s.task)
             lang.append(s.lang)
             style.append(s.style)
             src.append(s.src)
             tgt.append(s.tgt)
+        kept.append(rec)
+    skips.used = len(tgt)
+    read = skips.used + sum(skips.counts.get(k, 0) for k in _SAMPLE_REASONS)
+    skips.expected = max(_stats_total(data_dir, split), read)
+    if skips.expected > read:  # stats.json counts samples that no shard delivered (a shard lost records)
+        skips.add("missing_vs_stats", f"{data_dir}/{STATS_FILE} counts {skips.expected} '{split}' samples, the "
+                  f"shards hold {read}", skips.expected - read)
     if not tgt:
-        raise FlorenzError(f"no usable samples in the '{split}' split of {data_dir}")
+        raise FlorenzError(f"no usable samples in the '{split}' split of {data_dir} ({skips.describe()})")
     classes: dict[str, list[int]] = {}
     for row, (t, lg) in enumerate(zip(task, lang, strict=True)):
         classes.setdefault(class_key(t, lg), []).append(row)
     table = SampleTable(image=np.asarray(image_rows, dtype=np.int64), task=task, lang=lang, style=style, src=src,
                         tgt=tgt, class_items={k: np.asarray(v, dtype=np.int64) for k, v in sorted(classes.items())})
-    return TrainSet(path=data_dir, split=split, images=ImageStore(records, dense=dense), samples=table,
-                    skipped=skipped)
+    return TrainSet(path=data_dir, split=split, images=ImageStore(kept, dense=dense, arrays=arrays), samples=table,
+                    skips=skips)
+
+
+_SAMPLE_REASONS = ("bad_sample", "empty_target", "empty_source", "no_image", "bad_image")
+
+
+def _usable_records(data_dir: Path, split: str, skips: SkipReport) -> tuple[list[Record], list[list[Sample]]]:
+    """Records with an image and their usable samples; everything else counted in `skips`."""
+    records, samples = [], []
+    for rec in read_records(data_dir, split, on_bad=lambda e, reason: skips.add(reason, str(e))):
+        try:
+            raw = rec.raw_samples
+        except FlorenzError as e:
+            skips.add("invalid_json", str(e))
+            continue
+        usable = []
+        for i, d in enumerate(raw):
+            where = f"{rec.where}, sample {i}"
+            try:
+                s = Sample.from_dict(d, where)
+            except FlorenzError as e:
+                skips.add("bad_sample", str(e))
+                continue
+            if not s.tgt.strip():
+                skips.add("empty_target", f"{where}: empty target text")
+            elif s.task == "translation" and not s.src.strip():
+                skips.add("empty_source", f"{where}: empty translation source")
+            else:
+                usable.append(s)
+        if not rec.image:
+            if usable:
+                skips.add("no_image", f"{rec.where} has no image", len(usable))
+            continue
+        if usable:
+            records.append(rec)
+            samples.append(usable)
+    return records, samples
+
+
+def _check_image(rec: Record) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(rec.image)) as im:
+            im.verify()
+    except Exception as e:  # PIL raises many types for a corrupt file
+        raise FlorenzError(f"{rec.where}: unreadable image ({e})") from None
+
+
+def _stats_total(data_dir: Path, split: str) -> int:
+    """The split's sample count according to stats.json (0 if it has none)."""
+    if not (data_dir / STATS_FILE).is_file():
+        return 0
+    counts = read_stats(data_dir).get("splits", {}).get(split, {})
+    return int(sum(v for v in counts.values() if isinstance(v, int)))
 
 
 def load_lm_text(data_dir: str | Path, langs: list[str]) -> dict[str, list[str]]:
@@ -127,8 +250,11 @@ def _fits_dense(records: list[Record]) -> bool:
 
     sizes = set()
     for r in records[:: max(1, len(records) // 16)]:
-        with Image.open(io.BytesIO(r.image)) as im:
-            sizes.add(im.size)
+        try:
+            with Image.open(io.BytesIO(r.image)) as im:
+                sizes.add(im.size)
+        except Exception:  # a corrupt image: skipped (and counted) when the split is read
+            continue
     if len(sizes) != 1:
         return False
     w, h = sizes.pop()

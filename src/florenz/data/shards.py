@@ -16,7 +16,7 @@ import io
 import json
 import tarfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,9 +45,18 @@ class Sample:
         return {"task": self.task, "lang": self.lang, "style": self.style, "src": self.src, "tgt": self.tgt}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Sample:
+    def from_dict(cls, d: object, where: str = "sample") -> Sample:
+        """A sample from its JSON object; a missing or mistyped field is an error naming `where`."""
+        if not isinstance(d, dict):
+            raise FlorenzError(f"{where}: a sample must be an object, got {type(d).__name__}")
         if d.get("task") not in TASKS:
-            raise FlorenzError(f"sample has unknown task {d.get('task')!r} (known: {', '.join(TASKS)})")
+            raise FlorenzError(f"{where}: unknown task {d.get('task')!r} (known: {', '.join(TASKS)})")
+        for key in ("lang", "tgt"):
+            if not isinstance(d.get(key), str):
+                raise FlorenzError(f"{where}: {key!r} must be a string, got {d.get(key)!r}")
+        for key in ("src", "style"):
+            if key in d and not isinstance(d[key], str):
+                raise FlorenzError(f"{where}: {key!r} must be a string, got {d[key]!r}")
         return cls(task=d["task"], lang=d["lang"], tgt=d["tgt"], src=d.get("src", ""), style=d.get("style", "short"))
 
 
@@ -57,10 +66,22 @@ class Record:
     image: bytes  # encoded PNG/JPEG
     image_ext: str
     meta: dict = field(default_factory=dict)
+    shard: str = ""  # the shard file it was read from (for messages)
+
+    @property
+    def where(self) -> str:
+        return f"record {self.key!r} in {self.shard}" if self.shard else f"record {self.key!r}"
+
+    @property
+    def raw_samples(self) -> list:
+        samples = self.meta.get("samples", [])
+        if not isinstance(samples, list):
+            raise FlorenzError(f"{self.where}: 'samples' must be a list, got {type(samples).__name__}")
+        return samples
 
     @property
     def samples(self) -> list[Sample]:
-        return [Sample.from_dict(s) for s in self.meta.get("samples", [])]
+        return [Sample.from_dict(s, f"{self.where}, sample {i}") for i, s in enumerate(self.raw_samples)]
 
 
 def class_key(task: str, lang: str) -> str:
@@ -129,16 +150,26 @@ def shard_paths(data_dir: str | Path, split: str) -> list[Path]:
     return sorted(data_dir.glob(f"{split}-*.tar"))
 
 
-def read_records(data_dir: str | Path, split: str) -> Iterator[Record]:
-    """Yield the records of one split in a fixed order (shard name, then position in the tar)."""
+OnBad = Callable[[FlorenzError, str], None]  # (error naming shard and record, reason) -> None
+
+
+def read_records(data_dir: str | Path, split: str, on_bad: OnBad | None = None) -> Iterator[Record]:
+    """Yield the records of one split in a fixed order (shard name, then position in the tar).
+
+    A record that cannot be read (invalid JSON, no annotations) or a truncated/corrupt shard raises a
+    FlorenzError naming shard and record, or, with `on_bad`, is reported there and skipped (training)."""
     paths = shard_paths(data_dir, split)
     if not paths:
         raise FlorenzError(f"no '{split}-*.tar' shards in {data_dir}")
     for p in paths:
-        yield from _read_tar(p)
+        yield from _read_tar(p, on_bad or _raise)
 
 
-def _read_tar(path: Path) -> Iterator[Record]:
+def _raise(error: FlorenzError, reason: str) -> None:
+    raise error
+
+
+def _read_tar(path: Path, on_bad: OnBad) -> Iterator[Record]:
     group: dict[str, bytes] = {}
     key = None
     try:
@@ -148,22 +179,47 @@ def _read_tar(path: Path) -> Iterator[Record]:
                     continue
                 k, _, ext = member.name.partition(".")
                 if key is not None and k != key:
-                    yield _to_record(key, group, path)
+                    yield from _to_record(key, group, path, on_bad)
                     group = {}
                 key = k
                 f = tar.extractfile(member)
                 group[ext] = f.read() if f else b""
     except tarfile.TarError as e:
-        raise FlorenzError(f"corrupt shard {path}: {e}") from None
+        after = f" after record {key!r}" if key else ""
+        on_bad(FlorenzError(f"corrupt shard {path}{after}: {e}"), "corrupt_shard")
+        return
     if key is not None:
-        yield _to_record(key, group, path)
+        yield from _to_record(key, group, path, on_bad)
+    if not _has_end_marker(path):
+        on_bad(FlorenzError(f"shard {path} is truncated (no end-of-archive marker after record {key!r}): "
+                            "the records after it are missing"), "truncated_shard")
 
 
-def _to_record(key: str, group: dict[str, bytes], path: Path) -> Record:
+def _has_end_marker(path: Path) -> bool:
+    """A complete tar ends with two zero blocks; one cut at a member boundary reads fine but lacks them."""
+    size = path.stat().st_size
+    if size < 1024:
+        return False
+    with path.open("rb") as f:
+        f.seek(size - 1024)
+        return f.read(1024) == bytes(1024)
+
+
+def _to_record(key: str, group: dict[str, bytes], path: Path, on_bad: OnBad) -> Iterator[Record]:
+    where = f"record {key!r} in {path}"
     if "json" not in group:
-        raise FlorenzError(f"record {key!r} in {path} has no .json annotations")
+        on_bad(FlorenzError(f"{where} has no .json annotations"), "no_annotations")
+        return
+    try:
+        meta = json.loads(group["json"])
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        on_bad(FlorenzError(f"{where}: invalid JSON annotations ({e})"), "invalid_json")
+        return
+    if not isinstance(meta, dict):
+        on_bad(FlorenzError(f"{where}: annotations must be a JSON object"), "invalid_json")
+        return
     ext = next((e for e in ("png", "jpg", "jpeg", "webp") if e in group), "")
-    return Record(key=key, image=group.get(ext, b""), image_ext=ext, meta=json.loads(group["json"]))
+    yield Record(key=key, image=group.get(ext, b""), image_ext=ext, meta=meta, shard=str(path))
 
 
 def write_stats(data_dir: str | Path, split_counts: dict[str, Counter | dict], **extra: object) -> dict:
@@ -198,5 +254,5 @@ def decode_image(record: Record):
 
     try:
         return Image.open(io.BytesIO(record.image)).convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
-        raise FlorenzError(f"record {record.key!r}: unreadable image ({e})") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise FlorenzError(f"{record.where}: unreadable image ({e})") from None

@@ -43,11 +43,16 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     """Load from a tokenizer.json file or a directory holding one (or a transformers tokenizer dir)."""
     path = Path(path)
     file = path / TOKENIZER_FILE if path.is_dir() else path
-    hf_dir = path.is_dir() and (path / "tokenizer_config.json").exists()
+    hf_dir = path.is_dir() and any((path / n).exists() for n in ("tokenizer_config.json", "tokenizer.model",
+                                                                 "vocab.json", "spiece.model"))
     if file.is_file() and file.name == TOKENIZER_FILE and not hf_dir:
         return wrap_tokenizer(Tokenizer.from_file(str(file)))
-    if path.is_dir():
+    if hf_dir:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    raise FlorenzError(f"tokenizer not found: {path} (expected a tokenizer.json or a tokenizer directory)")
+        try:
+            return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise FlorenzError(f"tokenizer directory {path} cannot be loaded: {str(e).splitlines()[0]}") from None
+    raise FlorenzError(f"tokenizer not found in {path} (expected {TOKENIZER_FILE} or a transformers tokenizer "
+                       "directory; for data without one, set model.tokenizer_path)")

@@ -9,6 +9,7 @@ scores.json (layout in DESIGN.md) + outputs/*.jsonl to --out.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from florenz.evaluate.config import EvalConfig
 from florenz.evaluate.generation import generate_texts
 from florenz.evaluate.loss import EvalSample, ce_groups, ce_per_class, group_languages, sample_ce
 from florenz.evaluate.metrics.text import score_texts
-from florenz.io import read_json, write_json, write_jsonl
+from florenz.io import check_dir_path, dir_lock, read_json, write_json, write_jsonl
 
 
 def resolve_target(target: str | Path) -> tuple[Path, Path | None]:
@@ -38,9 +39,23 @@ def resolve_target(target: str | Path) -> tuple[Path, Path | None]:
     return target, None
 
 
-def load_for_eval(model_dir: Path):
+def load_for_eval(model_dir: Path, cfg: Config | None = None, data_dir: Path | None = None):
+    """(model, processor) from a model directory, or from a training checkpoint (state.pt) of a run,
+    rebuilt from the run's config and its data's tokenizer."""
     from florenz.models.checkpoint import load_model
+    from florenz.train.checkpoint import STATE_FILE
 
+    if (model_dir / STATE_FILE).is_file():
+        if cfg is None or data_dir is None:
+            raise FlorenzError(f"eval: checkpoint {model_dir} is not inside a run directory (config.toml, result.json)")
+        import torch
+
+        from florenz.train.checkpoint import load_checkpoint
+        from florenz.train.setup import build, load_tokenizer
+
+        model, processor = build(cfg, load_tokenizer(cfg, data_dir), torch.device("cpu"))
+        model.load_state_dict(load_checkpoint(model_dir)["model"])
+        return model.eval(), processor
     loaded = load_model(model_dir)
     model, processor = loaded if isinstance(loaded, tuple) else (loaded, loaded.processor)
     return model, processor
@@ -52,7 +67,10 @@ def heldout_samples(data_dir: Path, per_class: int) -> tuple[list[EvalSample], d
     samples: list[EvalSample] = []
     for rec in read_records(data_dir, "heldout"):
         image = None
-        for s in rec.samples:
+        for i, s in enumerate(rec.samples):
+            if not s.tgt.strip() or (s.task == "translation" and not s.src.strip()):  # a score against "" is no score
+                what = "reference" if not s.tgt.strip() else "translation source"
+                raise FlorenzError(f"{rec.where}, sample {i} ({s.klass}): empty {what} text in the held-out split")
             if per_class and taken.get(s.klass, 0) >= per_class:
                 continue
             image = image or decode_image(rec)
@@ -125,12 +143,22 @@ def run_eval(target: str | Path, out: str | Path | None = None, data: str | Path
              overrides: list[str] | None = None) -> dict:
     model_dir, run_dir = resolve_target(target)
     cfg: Config = load_config(run_dir / "config.toml" if run_dir else None, overrides)
+    # default: the run directory for its model/; a checkpoint's scores go beside it (the run's scores.json
+    # describes model/, and fit/report read it)
+    default = run_dir if run_dir is not None and model_dir == run_dir / "model" else model_dir
+    out_dir = check_dir_path(Path(out) if out else default)
+    # scores.json in a run directory must describe its model/: not while a training process rewrites it
+    owns_run = run_dir is not None and out_dir.resolve() == run_dir.resolve()
+    with dir_lock(run_dir, what="run directory") if owns_run else contextlib.nullcontext():
+        return _evaluate(model_dir, run_dir, out_dir, cfg, data)
+
+
+def _evaluate(model_dir: Path, run_dir: Path | None, out_dir: Path, cfg: Config, data: str | Path | None) -> dict:
     ecfg = cfg.eval
-    out_dir = Path(out) if out else (run_dir or model_dir)
     if ecfg.benchmarks:
         check_benchmarks(ecfg)
-    model, processor = load_for_eval(model_dir)
     data_dir = _data_dir(data, run_dir, cfg)
+    model, processor = load_for_eval(model_dir, cfg, data_dir)
     scores: dict = {"model": str(model_dir), "data": str(data_dir) if data_dir else None, "eval": vars(ecfg).copy()}
     summary: dict = {}
     if data_dir is not None:

@@ -104,12 +104,29 @@ class Florenz:
         return (texts, scores) if return_scores else texts
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """A usable torch device: default cuda if available; an unknown name or a missing GPU is a one-line error."""
+    if device is None or device == "":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise FlorenzError(f"--device {device!r} is not a device (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise FlorenzError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise FlorenzError(f"--device {device!r}: only cpu and cuda are supported")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise FlorenzError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return dev
+
+
 def load(path: str | Path, device: str | torch.device | None = None, batch_size: int = 16) -> Florenz:
     """Load a florenz checkpoint (run dir or model dir) onto `device` (default: cuda if available)."""
     from florenz.models.checkpoint import load_model
 
     model_dir = resolve_model_dir(path)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(device)
     model, processor = load_model(model_dir, device=device)
     if device.type == "cuda":
         model = model.to(torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)

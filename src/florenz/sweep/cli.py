@@ -23,8 +23,11 @@ def sweep(
 
     cfg = load_sweep_config(config, sets)
     results = run_sweep(cfg, out)
-    emit({"sweep_dir": str(out), "ran": [r["name"] for r in results]}, as_json,
-         text=f"sweep finished: {len(results)} runs trained/evaluated in {out}")
+    ran = [r["name"] for r in results if r["status_before"] != "locked"]
+    locked = [r["name"] for r in results if r["status_before"] == "locked"]
+    note = f"; {len(locked)} skipped, in use by another process" if locked else ""
+    emit({"sweep_dir": str(out), "ran": ran, "locked": locked}, as_json,
+         text=f"sweep finished: {len(ran)} runs trained/evaluated in {out}{note}")
 
 
 def demo(

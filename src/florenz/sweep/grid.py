@@ -14,7 +14,7 @@ from pathlib import Path
 
 from florenz.config import Config, config_from_dict, load_config, to_dict
 from florenz.errors import FlorenzError
-from florenz.io import read_json
+from florenz.io import LockedError, dir_lock, read_json
 
 RESULT_FILE = "result.json"
 SCORES_FILE = "scores.json"
@@ -64,9 +64,11 @@ def run_config(base: Config, spec: RunSpec) -> Config:
 
 
 def run_status(run_dir: Path) -> str:
-    """done | trained (needs eval) | partial (resume) | new."""
+    """done | trained (needs eval: no scores.json, or one older than the model) | partial (resume) | new."""
+    from florenz.train.rundir import evaluation_is_current
+
     if (run_dir / RESULT_FILE).is_file():
-        return "done" if (run_dir / SCORES_FILE).is_file() else "trained"
+        return "done" if evaluation_is_current(run_dir) else "trained"
     ckpts = run_dir / "checkpoints"
     return "partial" if ckpts.is_dir() and any(ckpts.iterdir()) else "new"
 
@@ -82,12 +84,17 @@ def run_point(base_cfg: dict, spec: RunSpec, sweep_dir: str, threads: int = 0) -
         torch.set_num_threads(threads)
     cfg = run_config(config_from_dict(base_cfg, source="sweep base"), spec)
     run_dir = Path(sweep_dir) / spec.name
-    status = run_status(run_dir)
     t0 = time.time()
-    if status in ("new", "partial"):
-        train_run(cfg, run_dir, resume=status == "partial")
-    if status != "done":
-        run_eval(run_dir)
+    try:
+        with dir_lock(run_dir, what="run directory"):
+            status = run_status(run_dir)  # read under the lock: another process may have finished it
+            if status in ("new", "partial"):
+                train_run(cfg, run_dir, resume=status == "partial")
+            if status != "done":
+                run_eval(run_dir)
+    except LockedError as e:  # another process trains this point: leave it to that one
+        return {"name": spec.name, "status_before": "locked", "seconds": round(time.time() - t0, 2),
+                "result": None, "note": str(e)}
     return {"name": spec.name, "status_before": status, "seconds": round(time.time() - t0, 2),
             "result": read_json(run_dir / RESULT_FILE)}
 

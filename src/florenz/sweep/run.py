@@ -9,7 +9,7 @@ from pathlib import Path
 from florenz.clitools import console, make_progress
 from florenz.config import Config, save_config, to_dict
 from florenz.errors import FlorenzError
-from florenz.io import write_json
+from florenz.io import check_dir_path, dir_lock, write_json
 from florenz.sweep.executors import run_local, run_slurm
 from florenz.sweep.grid import RunSpec, cost_estimate, expand_grid, run_status
 
@@ -17,9 +17,14 @@ from florenz.sweep.grid import RunSpec, cost_estimate, expand_grid, run_status
 def run_sweep(cfg: Config, sweep_dir: str | Path, specs: list[RunSpec] | None = None,
               slurm_local: bool = False) -> list[dict]:
     """Run every grid point (default: the config's grid) under `sweep_dir`; returns their summaries."""
-    sweep_dir = Path(sweep_dir)
+    sweep_dir = check_dir_path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     specs = specs if specs is not None else expand_grid(cfg)
+    with dir_lock(sweep_dir, wait=True, what="sweep directory"):  # a second sweep on --out waits, and says so
+        return _run_sweep(cfg, sweep_dir, specs, slurm_local)
+
+
+def _run_sweep(cfg: Config, sweep_dir: Path, specs: list[RunSpec], slurm_local: bool) -> list[dict]:
     if not cfg.train.decoder_lm_cache:  # runs of one (preset, T, seed) share their decoder-LM stage
         cfg.train.decoder_lm_cache = str(sweep_dir / "decoder_lm_cache")
     save_config(cfg, sweep_dir / "sweep_config.toml")
@@ -42,6 +47,8 @@ def run_sweep(cfg: Config, sweep_dir: str | Path, specs: list[RunSpec] | None = 
                 nonlocal finished
                 finished += 1
                 progress.advance(task, cost_estimate(spec))
+                if res["status_before"] == "locked":
+                    console.print(f"sweep: skipped {spec.name}: {res['note']}")
                 progress.update(task, info=f"{finished}/{len(todo)} runs, last {spec.name} ({res['seconds']:.0f}s)")
                 results.append(res)
 
@@ -56,7 +63,9 @@ def run_sweep(cfg: Config, sweep_dir: str | Path, specs: list[RunSpec] | None = 
             os.environ.pop("FLORENZ_PROGRESS", None)
         else:
             os.environ["FLORENZ_PROGRESS"] = old_env
-    summary = {"runs": [s.name for s in specs], "skipped": [s.name for s in done],
-               "ran": [r["name"] for r in results], "wall_time_s": round(time.time() - t0, 1)}
+    locked = [r["name"] for r in results if r["status_before"] == "locked"]
+    summary = {"runs": [s.name for s in specs], "skipped": [s.name for s in done], "locked": locked,
+               "ran": [r["name"] for r in results if r["status_before"] != "locked"],
+               "wall_time_s": round(time.time() - t0, 1)}
     write_json(sweep_dir / "sweep.json", summary)
     return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -16,7 +17,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
-    grad_clip: float = 1.0
+    grad_clip: float | str = 1.0  # max global grad norm (> 0), or "off" for no clipping (the norm is still logged)
     precision: str = "auto"  # auto (bf16 on GPU if supported, else fp16; fp32 on CPU) | fp32 | bf16 | fp16
     seed: int = 0
     threads: int = 0  # torch CPU threads; 0 = torch default
@@ -31,3 +32,7 @@ class TrainConfig:
     decoder_lm_lr: float = 3e-3
     # Directory where a finished decoder-LM stage is stored and reused by identical runs (sweeps); "" = off.
     decoder_lm_cache: str = ""
+
+    @property
+    def max_grad_norm(self) -> float:
+        return math.inf if self.grad_clip == "off" else float(self.grad_clip)

@@ -15,6 +15,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from florenz.config import Config
+from florenz.io import current_umask
 from florenz.train.cache import data_fingerprint, tokenizer_fingerprint
 
 STATE_FILE = "stage.pt"
@@ -64,6 +66,7 @@ class LMStageCache:
         """Written into a temporary directory and renamed, so a reader never sees half an entry."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{self.key}."))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide a shared cache from other users
         payload = {"model": {k: v.detach().cpu().clone() for k, v in model_state.items()}, "rng": rng,
                    "loss": loss, "steps": steps, "wall_time_s": wall_time_s}
         torch.save(payload, tmp / STATE_FILE)

@@ -19,11 +19,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from florenz.clitools import console
 from florenz.config import Config, save_config
 from florenz.errors import FlorenzError
+from florenz.io import check_dir_path, dir_lock
 from florenz.models.freezing import apply_freezing
 from florenz.train import checkpoint as ckpt
-from florenz.train import setup
+from florenz.train import rundir, setup
 from florenz.train.batches import BatchSource
 from florenz.train.distributed import (
     DistEnv,
@@ -67,19 +69,43 @@ class RunState:
 def train_run(cfg: Config, out_dir: str | Path, resume: bool = False) -> dict:
     """Train `cfg` into run directory `out_dir` (resuming from its latest checkpoint); returns result.json."""
     env = init_distributed()
+    out = check_dir_path(out_dir)
     try:
-        return _train(cfg, Path(out_dir), env, resume)
+        # one process (rank 0 of a job) owns a run directory: a second `train` or sweep is refused
+        with dir_lock(out, what="run directory") if env.is_main else contextlib.nullcontext():
+            return _train(cfg, out, env, resume)
     finally:
         shutdown(env)
+
+
+def _resume_point(out: Path, resume: bool) -> tuple[Path | None, dict | None]:
+    """The newest readable checkpoint and its payload; an unreadable newer one is skipped and named."""
+    if not resume:
+        if ckpt.list_checkpoints(out):
+            raise FlorenzError(f"run directory {out} already has checkpoints; pass --resume or choose another --out")
+        return None, None
+    found = ckpt.list_checkpoints(out)
+    for path in reversed(found):
+        try:
+            return path, ckpt.load_checkpoint(path)
+        except FlorenzError as e:
+            console.print(f"[yellow]warning:[/] {e}; trying the previous checkpoint")
+    if found:
+        raise FlorenzError(f"--resume: none of the {len(found)} checkpoints in {ckpt.checkpoint_dir(out)} is readable")
+    return None, None
 
 
 def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     t = cfg.train
     if t.threads > 0:
         torch.set_num_threads(t.threads)
-    latest = ckpt.latest_checkpoint(out) if resume else None
-    if not resume and ckpt.list_checkpoints(out):
-        raise FlorenzError(f"run directory {out} already has checkpoints; pass --resume or choose another --out")
+    latest, payload = _resume_point(out, resume)
+    if latest is None:
+        rundir.check_fresh(out)
+    else:
+        rundir.check_resume_config(cfg, out)
+        if latest != ckpt.latest_checkpoint(out):
+            console.print(f"resuming from {latest} (the newer checkpoints are unreadable)")
     torch.manual_seed(t.seed)
     random.seed(t.seed)
     data_dir = setup.resolve_data(cfg, env)
@@ -89,11 +115,14 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     mode = resolve_mode(t.distributed, env, sum(p.numel() for p in model.parameters()))
     stages = setup.make_stages(cfg, env, data_dir, tokenizer, processor)
     fsdp_step = wrap(TrainStep(model), "fsdp", env, model.decoder_layers(), amp) if mode == "fsdp" else None
-    payload = ckpt.load_checkpoint(latest) if latest is not None else None
     state = RunState()
     if payload is not None:
         state = RunState(**payload["state"])
-        setup.load_model_state(model, payload["model"], mode)
+        try:
+            setup.load_model_state(model, payload["model"], mode)
+        except RuntimeError as e:  # e.g. a config.toml edited by hand, or a checkpoint copied from another run
+            raise FlorenzError(f"checkpoint {latest} does not fit the model of this config "
+                               f"({str(e).splitlines()[0]})") from None
     elif t.init_from:
         setup.init_from(model, t.init_from, mode)
     if env.is_main:
@@ -176,6 +205,9 @@ class Loop:
         sched = CosineSchedule(stage.lr, stage.steps, t.warmup_steps, t.min_lr_ratio)
         scaler = torch.amp.GradScaler(env.device.type) if self.amp_dtype == torch.float16 else None
         source = stage.source()
+        skips = getattr(source, "skips", None)
+        if skips is not None and skips.counts and state.stage_step == 0:  # counted in the log, once per run
+            self.logger.log({"step": state.step, "stage": stage.name, "data_skipped": skips.summary()})
         if resume is not None:
             setup.load_optimizer_state(self.model, opt, resume["optimizer"], self.mode)
             source.load_state_dict(resume["source"])
@@ -210,7 +242,7 @@ class Loop:
                 sync_replicated(module, env)
             if scaler is not None:
                 scaler.unscale_(opt)
-            gnorm = clip_grad_norm(params, t.grad_clip)
+            gnorm = clip_grad_norm(params, t.max_grad_norm)
             if scaler is not None:
                 scaler.step(opt)
                 scaler.update()

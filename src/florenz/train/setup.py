@@ -23,6 +23,7 @@ from florenz.models.freezing import apply_freezing, count_parameters
 from florenz.train.batches import BatchSource
 from florenz.train.compute import forward_flops_per_sample, training_compute
 from florenz.train.distributed import DistEnv, barrier
+from florenz.train.rundir import clear_evaluation
 
 RESULT_FILE = "result.json"
 
@@ -174,7 +175,10 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
 
     vl, lm = stages[-1], (stages[0] if len(stages) > 1 else None)
     step = fsdp_step if mode == "fsdp" else TrainStep(model)
-    P, Pt = count_parameters(model)  # after the last stage's freezing: Pt is the VL stage's trainable share
+    # The VL stage's freezing, applied here too: a resume of a finished run skips every stage (no freezing
+    # was applied), and result.json must be the same whichever path led here.
+    apply_freezing(model, vl.freeze)
+    P, Pt = count_parameters(model)  # Pt is the VL stage's trainable share
     F = _flops(step, vl, env)
     result = {
         "preset": cfg.model.preset, "decoder_kind": getattr(model.config, "decoder_kind", ""),
@@ -188,6 +192,9 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
         "decoder_lm_languages": list(cfg.train.decoder_lm_languages) if lm else [],
         "decoder_lm_samples": lm.seen_samples if lm else 0, "decoder_lm_final_loss": state.losses.get("decoder_lm"),
     }
+    skips = getattr(vl.source(), "skips", None)
+    if skips is not None:  # unusable training data, by reason (DESIGN.md: skipped and counted, never silent)
+        result["data_skipped"] = skips.summary()
     if lm is not None:
         from florenz.train.decoder_lm import LM_FREEZE
 
@@ -207,6 +214,7 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
         if mode == "fsdp":  # an unsharded CPU copy to save
             model, _ = build(cfg, processor.decoder_tokenizer, torch.device("cpu"))
             model.load_state_dict(full)
+        clear_evaluation(out)  # scores of a previous model must not be paired with this one
         save_model(model, processor, out / "model")
         write_json(out / RESULT_FILE, result)
     return result

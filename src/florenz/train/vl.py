@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from florenz.data.config import DataConfig
-from florenz.data.dataset import ImageStore, TrainSet, load_split
+from florenz.data.dataset import ImageStore, SkipReport, TrainSet, load_split
 from florenz.data.sampler import BalancedSampler
 from florenz.prompts import decoder_target, encoder_prompt
 from florenz.train.batches import BatchSource, pad_rows, take_padded
@@ -27,8 +27,9 @@ class VLSource(BatchSource):
     name = "vl"
 
     def __init__(self, tables: dict[str, np.ndarray], images: ImageStore | np.ndarray, processor,
-                 class_weights: dict, seed: int) -> None:
+                 class_weights: dict, seed: int, skips: SkipReport | None = None) -> None:
         self.t, self.images, self.processor = tables, images, processor
+        self.skips = skips or SkipReport()  # unusable data of the split, for the log and result.json
         names, offsets = [str(c) for c in tables["class_names"]], tables["class_offsets"]
         items = {c: tables["class_rows"][offsets[i]:offsets[i + 1]] for i, c in enumerate(names)}
         self.sampler = BalancedSampler(items, class_weights, seed=seed)
@@ -44,6 +45,7 @@ class VLSource(BatchSource):
             def build() -> dict[str, np.ndarray]:
                 data = load_split(data_dir, "train")
                 tables = build_tables(data, enc, dec, dcfg.max_source_tokens, dcfg.max_target_tokens)
+                tables["skips"] = np.array(data.skips.to_json())  # cached with the tables it describes
                 if data.images.dense is None:  # real data: images stay encoded, decoded per batch
                     lazy["images"] = data.images
                     return tables
@@ -55,7 +57,9 @@ class VLSource(BatchSource):
             _MEMO.clear()
             _MEMO[key] = (tables, tables.get("images", lazy.get("images")))
         tables, images = _MEMO[key]
-        return cls(tables, images, processor, dcfg.class_weights, seed)
+        skips = SkipReport.from_json(str(np.asarray(tables["skips"]).item()))
+        skips.check(dcfg.max_skipped_share, f"training data {data_dir}")  # also on a cache hit: the limit may differ
+        return cls(tables, images, processor, dcfg.class_weights, seed, skips)
 
     @property
     def num_rows(self) -> int:

@@ -26,10 +26,12 @@ def build(
 
     from florenz.config import load_config
     from florenz.errors import FlorenzError
+    from florenz.io import check_dir_path
     from florenz.world.build import build_world
 
     if out is None:
         raise FlorenzError("world build: --out DIR is required")
+    check_dir_path(out)
     cfg = load_config(config, overrides).world
     if seed is not None:
         cfg.seed = seed
