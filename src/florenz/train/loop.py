@@ -189,9 +189,10 @@ class Loop:
 
     def step_module(self, stage: setup.Stage) -> nn.Module:
         if self.mode == "fsdp":
-            return self.fsdp_step
+            return setup.compiled(self.fsdp_step, self.cfg.train.compile)
         # DDP registers the trainable parameters, so it is rebuilt after each stage's freezing
-        return wrap(TrainStep(self.model), self.mode, self.env, find_unused=stage.name == "decoder_lm")
+        step = wrap(TrainStep(self.model), self.mode, self.env, find_unused=stage.name == "decoder_lm")
+        return setup.compiled(step, self.cfg.train.compile)
 
     def run_stage(self, index: int, stage: setup.Stage, state: RunState, resume: dict | None) -> None:
         """Train one stage to its budget, from `resume` (a checkpoint inside this stage) if given."""

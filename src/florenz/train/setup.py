@@ -70,10 +70,20 @@ def load_tokenizer(cfg: Config, data_dir: Path):
 
 def build(cfg: Config, tokenizer, device: torch.device):
     from florenz.models.build import build_model, build_processor
+    from florenz.models.runtime import enable_activation_checkpointing, set_attn_implementation
 
     model = build_model(cfg.model, tokenizer=tokenizer, device="cpu")
     processor = build_processor(cfg.model, model, tokenizer=tokenizer)
+    set_attn_implementation(model, cfg.model.attn_implementation)
+    if cfg.train.activation_checkpointing:
+        enable_activation_checkpointing(model)
     return model.to(device).train(), processor
+
+
+def compiled(module: nn.Module, backend: str) -> nn.Module:
+    """`torch.compile` of the train step (train.compile: a backend name, or off). A wrapper, so the uncompiled
+    module stays usable for FLOP counting; DDP / FSDP2 attributes are reached through it."""
+    return module if backend == "off" else torch.compile(module, backend=backend)
 
 
 def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
