@@ -130,15 +130,6 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
     return stages
 
 
-def full_state(model: nn.Module, opt, mode: str) -> tuple[dict, dict]:
-    """Full (unsharded) model and optimiser state dicts; FSDP gathers them via torch.distributed.checkpoint."""
-    if mode == "fsdp":
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
-
-        return get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return model.state_dict(), opt.state_dict()
-
-
 def load_model_state(model: nn.Module, state: dict, mode: str) -> None:
     if mode == "fsdp":
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
@@ -163,9 +154,13 @@ def init_from(model: nn.Module, path: str, mode: str) -> None:
 
     p = Path(path)
     if (p / "state.pt").is_file():
-        from florenz.train.checkpoint import load_checkpoint
+        from florenz.train import dcp
 
-        state = {k: v for k, v in load_checkpoint(p)["model"].items() if k != "lm_head.weight"}
+        payload = dcp.load_payload(p)
+        if payload.get("sharded"):  # a distributed run's checkpoint, read into this model however it is wrapped
+            dcp.load_model(model, payload)
+            return
+        state = {k: v for k, v in payload["model"].items() if k != "lm_head.weight"}
     elif (p / WEIGHTS_FILE).is_file():
         from safetensors.torch import load_file
 
