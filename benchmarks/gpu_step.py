@@ -94,11 +94,9 @@ def measure(preset: str, variant: str, a: argparse.Namespace, device: torch.devi
            "image_size": a.image_size, "tokens": f"{a.src_tokens}+{a.tgt_tokens}",
            "params": sum(p.numel() for p in model.parameters()), "step_s": round(dt, 4),
            "samples_per_s": round(a.batch / dt, 2), "peak_mem_gib": round(peak / 2**30, 3),
-           "step_flops": int(flops), "achieved_tflops_per_s": round(flops / dt / 1e12, 3), "loss": round(float(last), 4),
+           "step_flops": int(flops), "achieved_tflops_per_s": round(flops / dt / 1e12, 3),
+           "loss": round(float(last), 4),
            "mfu": round(flops / dt / (a.peak_tflops * 1e12), 4) if a.peak_tflops > 0 else None}
-    del model, opt, forward
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     return row
 
 
@@ -137,6 +135,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 row = {"preset": preset, "variant": variant, "error": "out of memory"}
                 torch.cuda.empty_cache()
             rows.append(row)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
             print(json.dumps(row), flush=True)
     return rows
 

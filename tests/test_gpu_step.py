@@ -19,7 +19,7 @@ def test_gpu_step_runs_tiny_on_cpu():
     assert [r["variant"] for r in rows] == ["plain", "ckpt", "compile"]
     for r in rows:
         assert r["samples_per_s"] > 0 and r["peak_mem_gib"] > 0 and r["step_flops"] > 0
-        assert 0 < r["mfu"] and math.isfinite(r["loss"])
+        assert r["mfu"] > 0 and math.isfinite(r["loss"])
     # the same model, batch and seed: the same FLOPs and first-step loss whatever the variant
     assert rows[0]["step_flops"] == rows[1]["step_flops"] == rows[2]["step_flops"]
     assert rows[0]["loss"] == rows[1]["loss"] == rows[2]["loss"]
