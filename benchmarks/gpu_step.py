@@ -33,15 +33,12 @@ VARIANTS = {"plain": (False, False), "ckpt": (True, False), "compile": (False, T
 IDS = {"pad": 0, "eos": 1, "bos": 2}
 
 
-def make_model(preset: str, image_size: int, device: torch.device, ckpt: bool) -> torch.nn.Module:
+def make_model(preset: str, image_size: int, device: torch.device) -> torch.nn.Module:
     p = get_preset(preset)
     vocab = p.decoder_vocab_size or 1500
     config = FlorenzConfig.from_preset(p, vocab, p.encoder_vocab_size or vocab, IDS, IDS, image_size)
     torch.manual_seed(0)
-    model = build_from_config(config, device).train()
-    if ckpt:
-        enable_activation_checkpointing(model)
-    return model
+    return build_from_config(config, device).train()
 
 
 def make_batch(model, batch: int, src: int, tgt: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -58,7 +55,7 @@ def make_batch(model, batch: int, src: int, tgt: int, device: torch.device) -> d
 
 def measure(preset: str, variant: str, a: argparse.Namespace, device: torch.device) -> dict:
     ckpt, compiled = VARIANTS[variant]
-    model = make_model(preset, a.image_size, device, ckpt)
+    model = make_model(preset, a.image_size, device)
     batch = make_batch(model, a.batch, a.src_tokens, a.tgt_tokens, device)
     dtype = {"bf16": torch.bfloat16, "fp32": None}[a.dtype]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=device.type == "cuda")
@@ -78,6 +75,8 @@ def measure(preset: str, variant: str, a: argparse.Namespace, device: torch.devi
         loss.backward()
     flops = counter.get_total_flops()
     opt.zero_grad(set_to_none=True)
+    if ckpt:  # after counting: model FLOPs exclude the recompute
+        enable_activation_checkpointing(model)
     for _ in range(a.warmup):
         step()
     _sync(device)
