@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from florenz.data.config import DataConfig
+from florenz.data.config import LOADERS, DataConfig
 from florenz.errors import ConfigError
 from florenz.evaluate.config import EvalConfig
 from florenz.models.config import ATTN_IMPLEMENTATIONS, ModelConfig
@@ -116,7 +116,7 @@ def config_from_dict(data: dict, source: str = "dict") -> Config:
 RANGES: dict[str, str] = {
     "model.image_size": ">= 0",
     "data.max_source_tokens": "> 0", "data.max_target_tokens": "> 0", "data.class_weights": ">= 0 each",
-    "data.max_skipped_share": "in [0, 1]",
+    "data.max_skipped_share": "in [0, 1]", "data.workers": ">= 0", "data.shuffle_buffer": "> 0",
     "train.samples": "> 0", "train.batch_size": "> 0", "train.micro_batch_size": ">= 0", "train.lr": "> 0",
     "train.warmup_steps": ">= 0", "train.min_lr_ratio": "in [0, 1]", "train.weight_decay": ">= 0",
     "train.beta1": "in [0, 1)", "train.beta2": "in [0, 1)", "train.grad_clip": "> 0 or off", "train.seed": ">= 0",
@@ -129,7 +129,7 @@ RANGES: dict[str, str] = {
     "sweep.threads_per_worker": ">= 0", "sweep.slurm_time_min": "> 0",
 }
 # String keys with a closed set of values, checked with the ranges.
-CHOICES: dict[str, tuple[str, ...]] = {"model.attn_implementation": ATTN_IMPLEMENTATIONS,
+CHOICES: dict[str, tuple[str, ...]] = {"model.attn_implementation": ATTN_IMPLEMENTATIONS, "data.loader": LOADERS,
                                        "train.compile": COMPILE_BACKENDS}
 _TESTS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, "in [0, 1]": lambda v: 0 <= v <= 1,
           "in [0, 1)": lambda v: 0 <= v < 1, "> 0 or off": lambda v: v == "off" or (not isinstance(v, str) and v > 0)}

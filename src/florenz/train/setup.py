@@ -125,8 +125,13 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
         stages.append(Stage("decoder_lm", t.decoder_lm_samples, t.batch_size, mb, t.decoder_lm_lr, LM_FREEZE,
                             functools.cache(lambda: DecoderLMSource(data_dir, langs, tokenizer, d.max_target_tokens,
                                                                     t.seed, d.cache_dir))))
-    stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze,
-                        functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))))
+    if d.loader == "stream":  # shards through DataLoader workers (train/stream_source.py)
+        from florenz.train.stream_source import StreamSource
+
+        vl = functools.cache(lambda: StreamSource(data_dir, processor, d, t.seed, mb, env.rank, env.world_size))
+    else:
+        vl = functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))
+    stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze, vl))
     return stages
 
 
