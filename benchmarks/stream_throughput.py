@@ -4,9 +4,12 @@ worker, with peak RSS that does not grow with the number of shards.
 Writes synthetic records into WebDataset shards (224 px JPEGs of random blocks, 3-5 annotations per image over
 the paper's 7 task-language classes), then for 1, 2 and 4 workers streams micro batches of 32 through
 `StreamSource` (shuffle buffer 1,000, the processor at 224 px) and reports samples/s and peak RSS (the training
-process plus its workers, sampled every 0.2 s). A micro-world tokenizer stands in for Gemma-2's.
+process plus its workers as PSS, so pages the forked workers share are counted once; sampled every 0.2 s).
+A micro-world tokenizer stands in for Gemma-2's. Write the data first (`--write-only`), then measure in a fresh
+process, so the writer's memory is not inherited by the workers.
 
-    python benchmarks/stream_throughput.py --records 20000 --shard-size 1000 --samples 6000
+    python benchmarks/stream_throughput.py --data /tmp/s20k --records 20000 --shard-size 1000 --write-only
+    python benchmarks/stream_throughput.py --data /tmp/s20k --samples 6000
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class PeakRSS:
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _rss(self) -> int:
+        """Summed PSS (proportional set size: pages shared by the forked workers counted once overall)."""
         pids, total = [os.getpid()], 0
         try:
             kids = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
@@ -73,8 +77,8 @@ class PeakRSS:
             pass
         for pid in pids:
             try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
                         total += int(line.split()[1]) * 1024
             except OSError:
                 continue
@@ -115,7 +119,7 @@ def measure(data: Path, tokenizer_dir: Path, workers: int, samples: int, micro: 
     total = sum(src.emitted.values())
     mix = {k: round(v / total, 3) for k, v in sorted(src.emitted.items())}
     return {"workers": workers, "samples": n, "seconds": round(dt, 2), "samples_per_s": round(n / dt, 1),
-            "samples_per_s_per_worker": round(n / dt / max(workers, 1), 1), "peak_rss_mib": round(rss.peak / 2**20),
+            "samples_per_s_per_worker": round(n / dt / max(workers, 1), 1), "peak_pss_mib": round(rss.peak / 2**20),
             "class_mix": mix}
 
 
@@ -128,11 +132,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--micro-batch", type=int, default=32)
     ap.add_argument("--buffer", type=int, default=1000)
     ap.add_argument("--tokenizer", default="", help="a dataset dir with tokenizer.json (default: build a micro world)")
-    ap.add_argument("--data", default="", help="reuse a synthetic dataset directory")
+    ap.add_argument("--data", default="", help="a synthetic dataset directory: reused if it exists, else written")
+    ap.add_argument("--write-only", action="store_true", help="write --data and stop (measure in a fresh process)")
     a = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="florenz-stream-")
     t0 = time.perf_counter()
-    data = Path(a.data) if a.data else write_synthetic(Path(tmp) / "data", a.records, a.shard_size)
+    data = Path(a.data or Path(tmp) / "data")
+    if not (data / "stats.json").is_file():
+        write_synthetic(data, a.records, a.shard_size)
+    if a.write_only:
+        return []
     print(f"# {a.records} records in {len(list(data.glob('train-*.tar')))} shards "
           f"({sum(p.stat().st_size for p in data.glob('train-*.tar')) / 2**20:.0f} MiB), written in "
           f"{time.perf_counter() - t0:.0f} s", flush=True)

@@ -149,3 +149,14 @@ def test_training_from_streamed_shards(tiny_world, tmp_path):
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "run"))["source"]
     assert state["name"] == "stream" and sum(state["ranks"][0]["emitted"].values()) == 32
     assert len(shard_paths(tiny_world, "train")) == 2
+
+
+def test_uint8_pixel_values_are_the_same_bits(processor):
+    """The stream hands the processor one uint8 array; its vectorised path equals the per-image PIL path."""
+    import numpy as np
+    from PIL import Image
+
+    arr = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    fast = processor.pixel_values(arr)
+    slow = processor.pixel_values([Image.fromarray(a) for a in arr])
+    assert torch.equal(fast, slow)

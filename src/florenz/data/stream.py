@@ -136,18 +136,24 @@ class ShardStream(IterableDataset):
             epoch, start = epoch + 1, 0
 
     def _collate(self, items: list[tuple[Record, Sample]], skips: SkipReport) -> dict | None:
+        from PIL import Image
+
+        p, spec, size = self.processor, self.spec, self.processor.image_size
         images, samples = [], []
         for rec, s in items:
             try:
-                images.append(decode_image(rec))
-                samples.append(s)
+                img = decode_image(rec)
             except FlorenzError as e:
                 skips.add("bad_image", str(e))
                 skips.used -= 1
+                continue
+            if img.size != (size, size):  # the processor's resize, done here so the batch is one uint8 array
+                img = img.resize((size, size), Image.BICUBIC)
+            images.append(np.asarray(img, dtype=np.uint8))
+            samples.append(s)
         if not samples:
             return None
-        p, spec = self.processor, self.spec
-        batch = p.collate(images, samples, spec.max_source_tokens, spec.max_target_tokens)
+        batch = p.collate(np.stack(images), samples, spec.max_source_tokens, spec.max_target_tokens)
         return {"batch": batch, "skips": skips.to_json(), "classes": [class_key(s.task, s.lang) for s in samples]}
 
 
