@@ -140,11 +140,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     data = Path(a.data or Path(tmp) / "data")
     if not (data / "stats.json").is_file():
         write_synthetic(data, a.records, a.shard_size)
+        print(f"# wrote {a.records} records in {time.perf_counter() - t0:.0f} s", flush=True)
+    shards = sorted(data.glob("train-*.tar"))
+    print(f"# {data}: {len(shards)} shards ({sum(p.stat().st_size for p in shards) / 2**20:.0f} MiB)", flush=True)
     if a.write_only:
         return []
-    print(f"# {a.records} records in {len(list(data.glob('train-*.tar')))} shards "
-          f"({sum(p.stat().st_size for p in data.glob('train-*.tar')) / 2**20:.0f} MiB), written in "
-          f"{time.perf_counter() - t0:.0f} s", flush=True)
     tok_dir = Path(a.tokenizer) if a.tokenizer else _micro_tokenizer(Path(tmp))
     rows = []
     for w in (int(x) for x in a.workers.split(",")):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import random
 from pathlib import Path
 
@@ -160,3 +161,34 @@ def test_uint8_pixel_values_are_the_same_bits(processor):
     fast = processor.pixel_values(arr)
     slow = processor.pixel_values([Image.fromarray(a) for a in arr])
     assert torch.equal(fast, slow)
+
+
+def test_two_process_stream_run_resumes(tiny_world, tmp_path):
+    """torchrun, 2 gloo processes (DDP) reading streamed shards: each rank its own shard; the checkpoint keeps both
+    ranks' stream states, and a resume from it runs to the end."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from florenz.train import checkpoint as ckpt
+    from tests.test_train import overrides
+
+    sets = overrides(tiny_world, **{"train.samples": 32, "train.distributed": "ddp", "train.checkpoint_every": 5,
+                                    "train.keep_checkpoints": 3, "data.loader": "stream", "data.workers": 1,
+                                    "data.shuffle_buffer": 8})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531", "-m",
+           "florenz.cli", "train", "micro", "--out", str(tmp_path / "run"), *[a for s in sets for a in ("--set", s)]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first = json.loads((tmp_path / "run" / "result.json").read_text())
+    source = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "run"))["source"]
+    assert [sum(r["emitted"].values()) for r in source["ranks"]] == [16, 16]  # 4 VL steps x 4 samples per rank
+    shutil.rmtree(ckpt.latest_checkpoint(tmp_path / "run"))
+    (tmp_path / "run" / "result.json").unlink()
+    cmd[cmd.index("29531")] = "29532"
+    proc = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert again["samples"] == first["samples"] and math.isfinite(again["final_loss"])

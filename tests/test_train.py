@@ -190,6 +190,15 @@ def test_two_processes_match_one(tiny_world, tmp_path, mode):
     final, exported = load_model(tmp_path / "two" / "model")[0], load_model(tmp_path / "exported")[0]
     assert all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), exported.state_dict().values(),
                                                  strict=True))
+    # fine-tuning from a sharded checkpoint, in one process (train.init_from)
+    from florenz.data.tokenizer import load_tokenizer
+    from florenz.train import setup
+
+    cfg = load_config("micro", sets)
+    fresh, _ = setup.build(cfg, load_tokenizer(tiny_world), torch.device("cpu"))
+    setup.init_from(fresh, str(latest), "none")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), final.state_dict().values(),
+                                                 strict=True))
     # exact resume from the sharded step-5 checkpoint: drop the final one and go again
     import shutil
 
