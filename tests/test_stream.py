@@ -172,12 +172,13 @@ def test_two_process_stream_run_resumes(tiny_world, tmp_path):
     import sys
 
     from florenz.train import checkpoint as ckpt
-    from tests.test_train import overrides
+    from tests.test_train import free_port, overrides
 
     sets = overrides(tiny_world, **{"train.samples": 32, "train.distributed": "ddp", "train.checkpoint_every": 5,
                                     "train.keep_checkpoints": 3, "data.loader": "stream", "data.workers": 1,
                                     "data.shuffle_buffer": 8})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531", "-m",
+    port = free_port()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port, "-m",
            "florenz.cli", "train", "micro", "--out", str(tmp_path / "run"), *[a for s in sets for a in ("--set", s)]]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
@@ -187,7 +188,7 @@ def test_two_process_stream_run_resumes(tiny_world, tmp_path):
     assert [sum(r["emitted"].values()) for r in source["ranks"]] == [16, 16]  # 4 VL steps x 4 samples per rank
     shutil.rmtree(ckpt.latest_checkpoint(tmp_path / "run"))
     (tmp_path / "run" / "result.json").unlink()
-    cmd[cmd.index("29531")] = "29532"
+    cmd[cmd.index(port)] = free_port()
     proc = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads((tmp_path / "run" / "result.json").read_text())

@@ -34,6 +34,15 @@ def overrides(world: Path, **extra) -> list[str]:
     return [f"{k}={v}" for k, v in base.items()]
 
 
+def free_port() -> str:
+    """A port nobody listens on now (other test runs on this machine launch torchrun too)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def cli(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "florenz.cli", *args], cwd=ROOT, env=env,
@@ -163,7 +172,7 @@ def test_two_processes_match_one(tiny_world, tmp_path, mode):
                                     "train.keep_checkpoints": 3})
     one = train_run(load_config("micro", sets), tmp_path / "one")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    port = str(29517 + (mode == "fsdp"))
+    port = free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port, "-m",
            "florenz.cli", "train", "micro", "--out", str(tmp_path / "two"), "--json",
            *[a for s in sets for a in ("--set", s)]]
@@ -205,7 +214,7 @@ def test_two_processes_match_one(tiny_world, tmp_path, mode):
     shutil.rmtree(latest)
     (tmp_path / "two" / "result.json").unlink()
     assert ckpt.latest_checkpoint(tmp_path / "two").name == "step-00000005"
-    cmd[cmd.index(port)] = str(29519 + (mode == "fsdp"))
+    cmd[cmd.index(port)] = free_port()
     proc = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads((tmp_path / "two" / "result.json").read_text())
