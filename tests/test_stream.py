@@ -15,7 +15,7 @@ import torch
 
 from florenz.data.config import DataConfig
 from florenz.data.shards import Sample, shard_paths
-from florenz.data.stream import choose_annotation, slot_shards
+from florenz.data.stream import ShardStream, StreamSpec, choose_annotation, slot_shards
 from florenz.errors import FlorenzError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,3 +193,38 @@ def test_two_process_stream_run_resumes(tiny_world, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads((tmp_path / "run" / "result.json").read_text())
     assert again["samples"] == first["samples"] and math.isfinite(again["final_loss"])
+
+
+def test_stream_and_memory_paths_give_the_same_batches_and_loss(tiny_world):
+    """On the same samples, the streamed batch and the in-memory tables' batch are the same tensors, so the model's
+    loss is the same: the two loaders differ only in which samples they draw, not in what a sample becomes."""
+    import numpy as np
+
+    from florenz.config import load_config
+    from florenz.data.dataset import load_split
+    from florenz.data.tokenizer import load_tokenizer
+    from florenz.train import setup
+    from florenz.train.vl import VLSource, build_tables
+
+    cfg = load_config("micro", [f"data.path={tiny_world}", "model.preset=micro-gemma-xs"])
+    model, proc = setup.build(cfg, load_tokenizer(tiny_world), torch.device("cpu"))
+    data = load_split(tiny_world, "train")
+    d = cfg.data
+    tables = build_tables(data, proc.encoder_tokenizer, proc.decoder_tokenizer, d.max_source_tokens,
+                          d.max_target_tokens)
+    memory = VLSource(tables, data.images.dense, proc, {}, 0)
+    first_row, row_of = 0, {}
+    for r, key in enumerate(data.images.keys):  # rows: records in order, each record's usable samples in order
+        n = int((data.samples.image == r).sum())
+        row_of.update({f"{key}#{i}": first_row + i for i in range(n)})
+        first_row += n
+    spec = StreamSpec(tiny_world, "train", {c: 1 / len(memory.sampler.classes) for c in memory.sampler.classes}, 4,
+                      buffer=8, max_source_tokens=d.max_source_tokens, max_target_tokens=d.max_target_tokens)
+    model.eval()
+    for item, _ in zip(ShardStream(spec, proc), range(3), strict=False):
+        mem = memory.collate(np.array([row_of[k] for k in item["keys"]]))
+        assert mem.keys() == item["batch"].keys()
+        for k, v in item["batch"].items():
+            assert torch.equal(v, mem[k]), k
+        with torch.no_grad():
+            assert model(**item["batch"]).loss.item() == model(**mem).loss.item()

@@ -81,8 +81,8 @@ def choose_annotation(samples: list[Sample], counts: dict[str, int], target: dic
 
 
 class ShardStream(IterableDataset):
-    """Yields {"batch", "slot", "state", "skips", "classes"}: a collated micro batch and the bookkeeping the
-    training process keeps (per-slot resume state, skip counts of this batch, its classes)."""
+    """Yields {"batch", "slot", "state", "skips", "classes", "keys"}: a collated micro batch and the bookkeeping
+    the training process keeps (per-slot resume state, skip counts of this batch, its classes and samples)."""
 
     def __init__(self, spec: StreamSpec, processor, resume: dict[int, dict] | None = None) -> None:
         self.spec, self.processor = spec, processor
@@ -99,8 +99,8 @@ class ShardStream(IterableDataset):
         shards, stride = slot_shards(self.paths, slot, slots)
         st = SlotState(**self.resume.get(wid, {}))
         rng = random.Random(_seed(spec.seed, f"stream:{slot}/{slots}:{st.epoch}:{st.shard}"))
-        buffer: list[tuple[tuple[int, int], Record, Sample]] = []
-        out: list[tuple[Record, Sample]] = []
+        buffer: list[tuple[tuple[int, int], Record, Sample, int]] = []
+        out: list[tuple[Record, Sample, int]] = []
         skips = SkipReport()  # since the last batch; sent with the next one
         on_bad = skips.add  # a corrupt or truncated shard: counted by reason, reading goes on
         epoch, start = st.epoch, st.shard
@@ -118,7 +118,7 @@ class ShardStream(IterableDataset):
                         continue
                     key = class_key(chosen.task, chosen.lang)
                     st.counts[key] = st.counts.get(key, 0) + 1
-                    buffer.append(((epoch, pos), rec, chosen))
+                    buffer.append(((epoch, pos), rec, chosen, samples.index(chosen)))
                     if len(buffer) < spec.buffer:
                         continue
                     i = rng.randrange(len(buffer))
@@ -135,12 +135,12 @@ class ShardStream(IterableDataset):
                         out = []
             epoch, start = epoch + 1, 0
 
-    def _collate(self, items: list[tuple[Record, Sample]], skips: SkipReport) -> dict | None:
+    def _collate(self, items: list[tuple[Record, Sample, int]], skips: SkipReport) -> dict | None:
         from PIL import Image
 
         p, spec, size = self.processor, self.spec, self.processor.image_size
-        images, samples = [], []
-        for rec, s in items:
+        images, samples, keys = [], [], []
+        for rec, s, index in items:
             try:
                 img = decode_image(rec)
             except FlorenzError as e:
@@ -151,10 +151,12 @@ class ShardStream(IterableDataset):
                 img = img.resize((size, size), Image.BICUBIC)
             images.append(np.asarray(img, dtype=np.uint8))
             samples.append(s)
+            keys.append(f"{rec.key}#{index}")  # record key # index among its usable samples
         if not samples:
             return None
         batch = p.collate(np.stack(images), samples, spec.max_source_tokens, spec.max_target_tokens)
-        return {"batch": batch, "skips": skips.to_json(), "classes": [class_key(s.task, s.lang) for s in samples]}
+        return {"batch": batch, "skips": skips.to_json(), "classes": [class_key(s.task, s.lang) for s in samples],
+                "keys": keys}
 
 
 def loader(stream: ShardStream, pin_memory: bool = False) -> torch.utils.data.DataLoader:
