@@ -228,3 +228,15 @@ def test_stream_and_memory_paths_give_the_same_batches_and_loss(tiny_world):
             assert torch.equal(v, mem[k]), k
         with torch.no_grad():
             assert model(**item["batch"]).loss.item() == model(**mem).loss.item()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_stream_without_usable_records_is_one_line_error(tmp_path, processor, workers):
+    from florenz.data.shards import Record, ShardWriter, write_stats
+
+    with ShardWriter(tmp_path, "train", shard_size=4) as w:
+        w.write(Record("r0", b"", "jpg", {"samples": [{"task": "caption", "lang": "en", "tgt": "x"}]}))
+    write_stats(tmp_path, {"train": {"caption/en": 1}})
+    with pytest.raises(FlorenzError, match="no usable record") as e:
+        source(tmp_path, processor, workers=workers).step_batches(4, 4)
+    assert "\n" not in str(e.value) and "Traceback" not in str(e.value)

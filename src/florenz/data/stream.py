@@ -105,6 +105,7 @@ class ShardStream(IterableDataset):
         on_bad = skips.add  # a corrupt or truncated shard: counted by reason, reading goes on
         epoch, start = st.epoch, st.shard
         while True:
+            chosen_this_epoch = 0
             order = np.random.Generator(np.random.PCG64(_seed(spec.seed, f"order:{slot}/{slots}:{epoch}")))
             order = order.permutation(len(shards))
             for pos in range(start, len(shards)):
@@ -116,6 +117,7 @@ class ShardStream(IterableDataset):
                     chosen = choose_annotation(samples, st.counts, spec.target, rng) if samples else None
                     if chosen is None:
                         continue
+                    chosen_this_epoch += 1
                     key = class_key(chosen.task, chosen.lang)
                     st.counts[key] = st.counts.get(key, 0) + 1
                     buffer.append(((epoch, pos), rec, chosen, samples.index(chosen)))
@@ -133,6 +135,9 @@ class ShardStream(IterableDataset):
                             yield item
                             skips.counts, skips.first, skips.used = {}, {}, 0  # reported with this batch
                         out = []
+            if chosen_this_epoch == 0 and start == 0:  # a full pass gave nothing: it never would
+                raise FlorenzError(f"stream slot {slot} of {slots}: no usable record with a target class in its "
+                                   f"{len(shards)} shards of {spec.data_dir} ({skips.describe()})")
             epoch, start = epoch + 1, 0
 
     def _collate(self, items: list[tuple[Record, Sample, int]], skips: SkipReport) -> dict | None:

@@ -61,7 +61,11 @@ class StreamSource(BatchSource):
                                      pin_memory=torch.cuda.is_available()))
         out = []
         for _ in range(global_batch // world_size // micro_batch):
-            item = next(self._iter)
+            try:
+                item = next(self._iter)
+            except FlorenzError as e:  # raised in a worker: DataLoader re-raises it with the worker's traceback
+                raise FlorenzError(str(e).strip().splitlines()[-1].removeprefix("florenz.errors.FlorenzError: ")) \
+                    from None
             delta = SkipReport.from_json(item["skips"])
             for reason, n in delta.counts.items():
                 self.skips.add(reason, delta.first[reason], n)
