@@ -156,15 +156,15 @@ def load_pretrained(cfg: ModelConfig, device: str | torch.device = "cpu"):
     enc_tok = _tokenizer(florence.path, "Florence-2 (BART)")
     dec_tok = _tokenizer(dec_path, "Gemma-2")
     text = _text_config(florence)
-    enc_ids = check_special_ids(enc_tok, florence.path, text, florence.path / "config.json")
     enc_rows = florence.shape(SHARED) or florence.shape("model.language_model.encoder.embed_tokens.weight")
     check_vocab(enc_tok, florence.path, enc_rows and enc_rows[0], florence.weights_file(SHARED), "encoder",
                 exact=False)
+    enc_ids = check_special_ids(enc_tok, florence.path, text, florence.path / "config.json")
     if gemma is not None:
-        dec_ids = check_special_ids(dec_tok, dec_path, gemma.config, gemma.path / "config.json")
         dec_rows = gemma.shape(GEMMA_EMBED)
         check_vocab(dec_tok, dec_path, dec_rows and dec_rows[0], gemma.weights_file(GEMMA_EMBED), "decoder",
                     exact=True)
+        dec_ids = check_special_ids(dec_tok, dec_path, gemma.config, gemma.path / "config.json")
     else:
         dec_ids = special_ids(dec_tok, f"tokenizer {tokenizer_file(dec_path)}")
     config = FlorenzConfig.from_preset(preset, len(dec_tok), enc_rows[0], dec_ids, enc_ids, cfg.image_size)
