@@ -33,7 +33,7 @@ def tiny_world(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_checkpoints(tmp_path_factory, shared_data):
     """Tiny Florence-2 / Gemma-2 checkpoints in transformers' format, laid out like the hub repositories:
-    `real_checkpoints("microsoft/Florence-2-base")` is that directory (written on first use)."""
+    `real_checkpoints("florence-community/Florence-2-base")` is that directory (written on first use)."""
     from tests.real_checkpoints import RealCheckpoints
 
     return RealCheckpoints(tmp_path_factory.mktemp("hub"), shared_data)

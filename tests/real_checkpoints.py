@@ -1,10 +1,12 @@
 """Tiny checkpoints in the real formats, laid out like the hub repositories a user downloads.
 
-    ROOT/microsoft/Florence-2-base/   config.json, model.safetensors, generation_config.json, tokenizer files
-    ROOT/microsoft/Florence-2-large/  (Florence2ForConditionalGeneration.save_pretrained)
-    ROOT/google/gemma-2-2b/           config.json, model-0000k-of-0000n.safetensors + model.safetensors.index.json,
-    ROOT/google/gemma-2-9b/           tokenizer files (Gemma2ForCausalLM.save_pretrained, sharded like the hub)
+    ROOT/florence-community/Florence-2-base/   config.json, model.safetensors, generation_config.json,
+    ROOT/florence-community/Florence-2-large/  tokenizer files (Florence2ForConditionalGeneration.save_pretrained)
+    ROOT/google/gemma-2-2b/   config.json, model-0000k-of-0000n.safetensors + model.safetensors.index.json,
+    ROOT/google/gemma-2-9b/   tokenizer files (Gemma2ForCausalLM.save_pretrained, sharded like the hub)
 
+florence-community/* are transformers' native conversions of microsoft/Florence-2-*, whose own weights need
+remote code; ROOT is what `model.hub_dir` points at.
 The tokenizers are of the real kinds: a byte-level BPE with BART's special ids (<s> 0, <pad> 1, </s> 2,
 <unk> 3) for Florence-2 and a Metaspace BPE with byte fallback and Gemma's ids (<pad> 0, <eos> 1, <bos> 2,
 <unk> 3). The encoder vocabulary is smaller than the decoder's, so a tokenizer mix-up fails loudly.
@@ -30,10 +32,10 @@ from transformers import (
 
 BART_VOCAB = 360  # encoder (Florence-2 / BART) < decoder (Gemma-2): mixing them up indexes out of range
 GEMMA_VOCAB = 720
-REPOS = ("microsoft/Florence-2-base", "microsoft/Florence-2-large", "google/gemma-2-2b", "google/gemma-2-9b")
+REPOS = ("florence-community/Florence-2-base", "florence-community/Florence-2-large", "google/gemma-2-2b", "google/gemma-2-9b")
 _SIZES = {  # tiny stand-ins; "large" a little wider than "base", "9b" deeper than "2b"
-    "microsoft/Florence-2-base": dict(d=32, dims=(16, 32)),
-    "microsoft/Florence-2-large": dict(d=48, dims=(16, 48)),
+    "florence-community/Florence-2-base": dict(d=32, dims=(16, 32)),
+    "florence-community/Florence-2-large": dict(d=48, dims=(16, 48)),
     "google/gemma-2-2b": dict(hidden=48, layers=2),
     "google/gemma-2-9b": dict(hidden=64, layers=3),
 }
@@ -120,7 +122,7 @@ class RealCheckpoints:
         out = self.root / repo
         if not (out / "config.json").is_file():
             bart, gemma = self.tokenizers()
-            if repo.startswith("microsoft/"):
+            if repo.startswith("florence-community/"):
                 write_florence(out, bart, **_SIZES[repo])
             else:
                 write_gemma(out, gemma, **_SIZES[repo])

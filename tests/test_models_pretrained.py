@@ -135,7 +135,7 @@ def test_builder_reads_tokenizers_from_checkpoints_never_from_the_data(real_chec
     from florenz.data.tokenizer import train_tokenizer
     from florenz.models.build import build
 
-    florence, gemma = _hub(real_checkpoints, tmp_path, "microsoft/Florence-2-base", "google/gemma-2-2b")
+    florence, gemma = _hub(real_checkpoints, tmp_path, "florence-community/Florence-2-base", "google/gemma-2-2b")
     data_tok = train_tokenizer(["a red circle", "ein roter Kreis"], vocab_size=60)
     bart, gem = real_checkpoints.tokenizers()
     for preset in ("F-0.4B", "F-3.5B"):
@@ -147,7 +147,7 @@ def test_builder_reads_tokenizers_from_checkpoints_never_from_the_data(real_chec
         assert model.config.encoder_ids == {"bos": 0, "pad": 1, "eos": 2}
         assert model.config.decoder_ids == {"pad": 0, "eos": 1, "bos": 2}
         assert not any(p.is_meta for p in model.parameters()) and model.lm_head.weight is model.decoder.embed_tokens.weight
-    with pytest.raises(FlorenzError, match="needs model.florence_path"):
+    with pytest.raises(FlorenzError, match="needs model.hub_dir or model.florence_path"):
         build(ModelConfig(preset="F-0.4B"), tokenizer=data_tok)
 
 
@@ -155,7 +155,7 @@ def test_train_setup_uses_no_data_tokenizer_for_real_presets(real_checkpoints, t
     from florenz.config import Config
     from florenz.train import setup
 
-    florence, gemma = real_checkpoints("microsoft/Florence-2-base"), real_checkpoints("google/gemma-2-2b")
+    florence, gemma = real_checkpoints("florence-community/Florence-2-base"), real_checkpoints("google/gemma-2-2b")
     cfg = Config()
     cfg.model = ModelConfig(preset="F-0.4B", florence_path=str(florence), gemma_path=str(gemma), image_size=64)
     assert setup.load_tokenizer(cfg, tmp_path) is None  # a `florenz data build` directory has no tokenizer.json
@@ -166,7 +166,7 @@ def test_train_setup_uses_no_data_tokenizer_for_real_presets(real_checkpoints, t
 def test_tokenizer_mixups_name_both_files_and_numbers(real_checkpoints, tmp_path):
     import shutil
 
-    florence, gemma = _hub(real_checkpoints, tmp_path, "microsoft/Florence-2-large", "google/gemma-2-2b")
+    florence, gemma = _hub(real_checkpoints, tmp_path, "florence-community/Florence-2-large", "google/gemma-2-2b")
     bart, gem = real_checkpoints.tokenizers()
     # the BART tokenizer as the Gemma decoder's: smaller than the Gemma embedding
     cfg = ModelConfig(preset="F-3.5B", florence_path=str(florence), gemma_path=str(gemma),
@@ -191,7 +191,7 @@ def test_tokenizer_mixups_name_both_files_and_numbers(real_checkpoints, tmp_path
 def test_special_id_mismatch_names_both_files_and_ids(real_checkpoints, tmp_path):
     import json
 
-    florence, gemma = _hub(real_checkpoints, tmp_path, "microsoft/Florence-2-large", "google/gemma-2-2b")
+    florence, gemma = _hub(real_checkpoints, tmp_path, "florence-community/Florence-2-large", "google/gemma-2-2b")
     conf = json.loads((gemma / "config.json").read_text())
     conf["bos_token_id"] = 5
     (gemma / "config.json").write_text(json.dumps(conf))
@@ -206,7 +206,7 @@ def test_assign_loading_keeps_one_copy(real_checkpoints):
     from florenz.models.checkpoint import load_state
 
     model, _ = load_pretrained(ModelConfig(preset="F-0.4B", florence_path=str(real_checkpoints(
-        "microsoft/Florence-2-base")), gemma_path=str(real_checkpoints("google/gemma-2-2b")), image_size=64))
+        "florence-community/Florence-2-base")), gemma_path=str(real_checkpoints("google/gemma-2-2b")), image_size=64))
     state = {k: v.clone() for k, v in model.state_dict().items() if k != "lm_head.weight"}
     empty = build_empty(model.config)
     assert all(p.is_meta for p in empty.parameters())
@@ -214,3 +214,36 @@ def test_assign_loading_keeps_one_copy(real_checkpoints):
     params = dict(empty.named_parameters())
     assert all(params[k].data_ptr() == v.data_ptr() for k, v in state.items() if k in params)
     assert empty.lm_head.weight is empty.decoder.embed_tokens.weight
+
+
+def test_remap_in_chunks_equals_one_pass(gemma_tok, bart_tok):
+    weight = torch.randn(len(bart_tok), 8)
+    one = remap_embedding(weight, gemma_tok, bart_tok, generator=torch.Generator().manual_seed(0), chunk=10**6)
+    chunked = remap_embedding(weight, gemma_tok, bart_tok, generator=torch.Generator().manual_seed(0), chunk=7)
+    assert torch.equal(one, chunked)
+
+
+def test_hub_dir_gives_each_preset_its_repositories(tmp_path):
+    from florenz.models.build import checkpoint_paths
+
+    expected = {"F-0.4B": ("florence-community/Florence-2-base", "google/gemma-2-2b"),
+                "F-1.0B": ("florence-community/Florence-2-large", "google/gemma-2-2b"),
+                "F-3.5B": ("florence-community/Florence-2-large", "google/gemma-2-2b"),
+                "F-11.2B": ("florence-community/Florence-2-large", "google/gemma-2-9b")}
+    for preset, (florence, gemma) in expected.items():
+        cfg = checkpoint_paths(ModelConfig(preset=preset, hub_dir=str(tmp_path)))
+        assert (cfg.florence_path, cfg.gemma_path) == (str(tmp_path / florence), str(tmp_path / gemma))
+    cfg = checkpoint_paths(ModelConfig(preset="F-0.4B", hub_dir=str(tmp_path), gemma_path="/mine"))
+    assert cfg.gemma_path == "/mine"  # an explicit path wins
+    with pytest.raises(FlorenzError, match="model.hub_dir not found"):
+        checkpoint_paths(ModelConfig(preset="F-0.4B", hub_dir=str(tmp_path / "nope")))
+
+
+def test_remote_code_florence_checkpoint_is_named(real_checkpoints, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    florence, gemma = _hub(real_checkpoints, tmp_path, "florence-community/Florence-2-base", "google/gemma-2-2b")
+    state = load_file(str(florence / "model.safetensors"))  # the original repos' names: vision_tower.*, ...
+    save_file({k.removeprefix("model."): v.contiguous() for k, v in state.items()}, str(florence / "model.safetensors"))
+    with pytest.raises(FlorenzError, match="not a Florence-2 checkpoint in transformers' native format"):
+        build_model(ModelConfig(preset="F-0.4B", florence_path=str(florence), gemma_path=str(gemma)))

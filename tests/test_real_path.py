@@ -22,8 +22,8 @@ from tests.real_checkpoints import BART_VOCAB, GEMMA_VOCAB
 pytestmark = pytest.mark.slow
 
 KINDS = {  # decoder kind -> (preset, Florence-2 repo, Gemma-2 repo)
-    "bart": ("F-0.4B", "microsoft/Florence-2-base", "google/gemma-2-2b"),
-    "gemma": ("F-3.5B", "microsoft/Florence-2-large", "google/gemma-2-2b"),
+    "bart": ("F-0.4B", "florence-community/Florence-2-base", "google/gemma-2-2b"),
+    "gemma": ("F-3.5B", "florence-community/Florence-2-large", "google/gemma-2-2b"),
 }
 SIZES = ["model.image_size=64", "train.samples=48", "train.batch_size=8", "train.micro_batch_size=8",
          "train.warmup_steps=1", "train.log_every=1", "train.threads=1"]
@@ -81,7 +81,10 @@ def _losses(run: Path) -> list[float]:
 def test_paper_path_end_to_end(kind, data_dir, real_checkpoints, shared_data, tmp_path, capsys):
     preset, florence_repo, gemma_repo = KINDS[kind]
     florence, gemma = real_checkpoints(florence_repo), real_checkpoints(gemma_repo)
-    model_sets = [f"model.preset={preset}", f"model.florence_path={florence}", f"model.gemma_path={gemma}"]
+    if kind == "bart":  # the two checkpoint paths, nothing else about tokenizers
+        model_sets = [f"model.preset={preset}", f"model.florence_path={florence}", f"model.gemma_path={gemma}"]
+    else:  # the hub folder, as the README's sweep uses it
+        model_sets = [f"model.preset={preset}", f"model.hub_dir={real_checkpoints.root}"]
     pt, ft = tmp_path / "pretrain", tmp_path / "finetune"
 
     _florenz("train", "configs/paper_pretrain.toml", "--out", pt,

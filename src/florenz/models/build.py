@@ -10,6 +10,8 @@ gives a real preset's architecture with random weights (e.g. on "meta" for count
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -81,11 +83,24 @@ def build_empty(config: dict) -> FlorenzModel:
     return model
 
 
+def checkpoint_paths(cfg: ModelConfig) -> ModelConfig:
+    """`cfg` with florence_path / gemma_path filled from `hub_dir` and the preset's hub repositories."""
+    preset = get_preset(cfg.preset)
+    if not cfg.hub_dir or preset.micro:
+        return cfg
+    hub = Path(cfg.hub_dir)
+    if not hub.is_dir():
+        raise FlorenzError(f"model.hub_dir not found: {hub}")
+    florence, gemma = preset.checkpoints
+    return dataclasses.replace(cfg, florence_path=cfg.florence_path or str(hub / florence),
+                               gemma_path=cfg.gemma_path or str(hub / gemma))
+
+
 def build_model(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "cpu",
                 encoder_tokenizer=None) -> FlorenzModel:
     """The model alone: micro presets random-init from the tokenizer; real presets load local weights when
     `florence_path` is set, else their architecture with random weights (counting, benchmarks)."""
-    preset = get_preset(cfg.preset)
+    preset, cfg = get_preset(cfg.preset), checkpoint_paths(cfg)
     if cfg.florence_path and not preset.micro:
         return build(cfg, device=device)[0]
     if cfg.gemma_path and not cfg.florence_path:
@@ -98,11 +113,11 @@ def build(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "cpu"):
     `model.tokenizer_path` is set); real presets ignore it and read theirs from the checkpoint directories."""
     from florenz.models.processor import Processor
 
-    preset = get_preset(cfg.preset)
+    preset, cfg = get_preset(cfg.preset), checkpoint_paths(cfg)
     if not preset.micro:
         if not cfg.florence_path:
-            raise FlorenzError(f"preset {preset.name} needs model.florence_path (a local Florence-2 checkpoint, "
-                               "e.g. microsoft/Florence-2-base downloaded); its tokenizer is the encoder's")
+            raise FlorenzError(f"preset {preset.name} needs model.hub_dir or model.florence_path (a local "
+                               f"Florence-2 checkpoint such as {preset.checkpoints[0]}; its tokenizer is the encoder's)")
         from florenz.models.pretrained import load_pretrained
 
         return load_pretrained(cfg, device=device)

@@ -77,7 +77,8 @@ def _weight_files(path: Path) -> dict[str, Path]:
             return dict.fromkeys(f.keys(), single)
     index = path / "model.safetensors.index.json"
     if not index.is_file():
-        raise FlorenzError(f"no model.safetensors(.index.json) in checkpoint directory {path}")
+        hint = " (pytorch_model.bin is not read: use the safetensors checkpoint)" if (path / "pytorch_model.bin").exists() else ""
+        raise FlorenzError(f"no model.safetensors(.index.json) in checkpoint directory {path}{hint}")
     return {k: path / v for k, v in json.loads(index.read_text())["weight_map"].items()}
 
 
@@ -148,6 +149,10 @@ def load_pretrained(cfg: ModelConfig, device: str | torch.device = "cpu"):
     if preset.decoder_kind == "gemma" and not cfg.gemma_path:
         raise FlorenzError(f"preset {preset.name} needs model.gemma_path (a local Gemma-2 checkpoint)")
     florence = CheckpointDir(cfg.florence_path, "Florence-2")
+    if not any(k.startswith("model.vision_tower.") for k in florence.files):
+        raise FlorenzError(f"{florence.path} is not a Florence-2 checkpoint in transformers' native format (no "
+                           "model.vision_tower.* weights); the original microsoft/Florence-2-* repositories need "
+                           "remote code: download florence-community/Florence-2-base or -large instead")
     gemma = CheckpointDir(cfg.gemma_path, "Gemma-2") if preset.decoder_kind == "gemma" else None
     dec_path = Path(cfg.tokenizer_path or cfg.gemma_path)
     if not str(dec_path) or str(dec_path) == ".":
