@@ -177,8 +177,8 @@ def main() -> None:
     ap.add_argument("--skip-fsdp", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, torch {torch.__version__},"
-          f" {args.threads} threads")
+    now = datetime.datetime.now(datetime.UTC)
+    print(f"# {now:%Y-%m-%d %H:%M} UTC, {platform.machine()}, torch {torch.__version__}, {args.threads} threads")
     if not args.skip_step:
         sys.path.insert(0, str(HERE))
         from true_size import write_f04b
@@ -192,8 +192,9 @@ def main() -> None:
               f"{r['shapes']}")
         print(f"  load {r['load_s']:.1f} s; step times {', '.join(f'{t:.1f}' for t in r['times'])} s; "
               f"losses {', '.join(f'{x:.3f}' for x in r['losses'])}")
-        print(f"  RSS: bare {r['bare_kib'] / 2**20:.2f} GiB, peak after load {r['peak_after_load_kib'] / 2**20:.2f} GiB,"
-              f" peak while training {r['peak_kib'] / 2**20:.2f} GiB")
+        gib = {k: r[k] / 2**20 for k in ("bare_kib", "peak_after_load_kib", "peak_kib")}
+        print(f"  RSS: bare {gib['bare_kib']:.2f} GiB, peak after load {gib['peak_after_load_kib']:.2f} GiB, "
+              f"peak while training {gib['peak_kib']:.2f} GiB")
     if not args.skip_fsdp:
         for name in ("F-3.5B", "F-11.2B"):
             e = fsdp_estimate(name)
@@ -203,7 +204,8 @@ def main() -> None:
                 print(f"  {k:<46}{v / GIB:8.2f} GiB")
             print(f"  {'saved activations, no checkpointing':<46}{e['activations'] / GIB:8.2f} GiB")
             print(f"  {'saved activations, per-layer checkpointing':<46}{e['activations_ckpt'] / GIB:8.2f} GiB")
-            print(f"  {'total without / with checkpointing':<46}{e['total'] / GIB:8.2f} / {e['total_ckpt'] / GIB:.2f} GiB")
+            total = f"{e['total'] / GIB:8.2f} / {e['total_ckpt'] / GIB:.2f} GiB"
+            print(f"  {'total without / with checkpointing':<46}{total}")
 
 
 if __name__ == "__main__":

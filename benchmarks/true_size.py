@@ -32,7 +32,8 @@ def bart_tokenizer(texts: list[str]):
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer, tok.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=8000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+    special = ["<s>", "<pad>", "</s>", "<unk>"]
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=8000, special_tokens=special,
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                                        show_progress=False))
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
@@ -68,7 +69,8 @@ def gemma_tokenizer(size: int = GEMMA_VOCAB):
 
 
 def write_f04b(root: Path, seed: int = 0) -> tuple[Path, Path]:
-    """(Florence-2-base dir, Gemma-2 tokenizer dir) under `root`, like florence-community/Florence-2-base + google/gemma-2-2b."""
+    """(Florence-2-base dir, Gemma-2 tokenizer dir) under `root`, laid out as florence-community/Florence-2-base
+    and google/gemma-2-2b are (the BART kind reads only the tokenizer from the latter)."""
     from transformers import BartConfig, Florence2Config, Florence2ForConditionalGeneration, Florence2VisionConfig
 
     from florenz.models.build import parameters_on_meta

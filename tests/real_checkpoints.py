@@ -32,7 +32,8 @@ from transformers import (
 
 BART_VOCAB = 360  # encoder (Florence-2 / BART) < decoder (Gemma-2): mixing them up indexes out of range
 GEMMA_VOCAB = 720
-REPOS = ("florence-community/Florence-2-base", "florence-community/Florence-2-large", "google/gemma-2-2b", "google/gemma-2-9b")
+REPOS = ("florence-community/Florence-2-base", "florence-community/Florence-2-large", "google/gemma-2-2b",
+         "google/gemma-2-9b")
 _SIZES = {  # tiny stand-ins; "large" a little wider than "base", "9b" deeper than "2b"
     "florence-community/Florence-2-base": dict(d=32, dims=(16, 32)),
     "florence-community/Florence-2-large": dict(d=48, dims=(16, 48)),

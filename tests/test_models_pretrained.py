@@ -146,7 +146,8 @@ def test_builder_reads_tokenizers_from_checkpoints_never_from_the_data(real_chec
         assert model.config.encoder_vocab_size == len(bart) < model.config.decoder_vocab_size == len(gem)
         assert model.config.encoder_ids == {"bos": 0, "pad": 1, "eos": 2}
         assert model.config.decoder_ids == {"pad": 0, "eos": 1, "bos": 2}
-        assert not any(p.is_meta for p in model.parameters()) and model.lm_head.weight is model.decoder.embed_tokens.weight
+        assert not any(p.is_meta for p in model.parameters())
+        assert model.lm_head.weight is model.decoder.embed_tokens.weight
     with pytest.raises(FlorenzError, match="needs model.hub_dir or model.florence_path"):
         build(ModelConfig(preset="F-0.4B"), tokenizer=data_tok)
 

@@ -29,8 +29,8 @@ SIZES = ["model.image_size=64", "train.samples=48", "train.batch_size=8", "train
          "train.warmup_steps=1", "train.log_every=1", "train.threads=1"]
 EVAL_SIZES = ["eval.ce_samples_per_class=4", "eval.generation_samples=3", "eval.beams=2", "eval.max_new_tokens=6",
               "eval.batch_size=8", 'eval.benchmarks=["multi30k", "commute"]', "eval.text_only=true",
-              "eval.benchmark_samples=3", 'eval.multi30k_splits=["test_2016_flickr"]', 'eval.multi30k_langs=["de", "fr"]',
-              'eval.commute_langs=["de", "fr"]']
+              "eval.benchmark_samples=3", 'eval.multi30k_splits=["test_2016_flickr"]',
+              'eval.multi30k_langs=["de", "fr"]', 'eval.commute_langs=["de", "fr"]']
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -117,7 +117,7 @@ def test_paper_path_end_to_end(kind, data_dir, real_checkpoints, shared_data, tm
     assert proc.decoder_tokenizer.get_vocab() == gemma_tok.get_vocab()
     samples = [s for rec in read_records(data_dir, "heldout") for s in rec.samples]
     ids = proc.prompts(samples)["input_ids"]
-    assert 0 <= int(ids.min()) and int(ids.max()) < BART_VOCAB  # encoder ids stay in the encoder vocabulary
+    assert int(ids.min()) >= 0 and int(ids.max()) < BART_VOCAB  # encoder ids stay in the encoder vocabulary
 
     image = next((shared_data / "coco-mini" / "images").glob("*.jpg"))
     capsys.readouterr()

@@ -116,8 +116,8 @@ def build(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "cpu"):
     preset, cfg = get_preset(cfg.preset), checkpoint_paths(cfg)
     if not preset.micro:
         if not cfg.florence_path:
-            raise FlorenzError(f"preset {preset.name} needs model.hub_dir or model.florence_path (a local "
-                               f"Florence-2 checkpoint such as {preset.checkpoints[0]}; its tokenizer is the encoder's)")
+            raise FlorenzError(f"preset {preset.name} needs model.hub_dir or model.florence_path (a local Florence-2 "
+                               f"checkpoint such as {preset.checkpoints[0]}; its tokenizer is the encoder's)")
         from florenz.models.pretrained import load_pretrained
 
         return load_pretrained(cfg, device=device)

@@ -66,7 +66,7 @@ class CheckpointDir:
         """Every tensor, one at a time (read from disk as it is asked for)."""
         for file in sorted(set(self.files.values())):
             with safe_open(str(file), framework="pt") as f:
-                for name in f.keys():
+                for name in f.keys():  # noqa: SIM118 - a safetensors handle, not a dict
                     yield name, f.get_tensor(name)
 
 
@@ -77,7 +77,8 @@ def _weight_files(path: Path) -> dict[str, Path]:
             return dict.fromkeys(f.keys(), single)
     index = path / "model.safetensors.index.json"
     if not index.is_file():
-        hint = " (pytorch_model.bin is not read: use the safetensors checkpoint)" if (path / "pytorch_model.bin").exists() else ""
+        bin_only = (path / "pytorch_model.bin").exists()
+        hint = " (pytorch_model.bin is not read: use the safetensors checkpoint)" if bin_only else ""
         raise FlorenzError(f"no model.safetensors(.index.json) in checkpoint directory {path}{hint}")
     return {k: path / v for k, v in json.loads(index.read_text())["weight_map"].items()}
 
