@@ -131,3 +131,45 @@ def test_paper_path_end_to_end(kind, data_dir, real_checkpoints, shared_data, tm
     assert out["lang"] == "fr" and isinstance(out["text"], str)
     for text in (line["text"], out["text"]):  # decoded by the Gemma tokenizer: no BART byte-level marks
         assert "Ġ" not in text and "<pad>" not in text and "<eos>" not in text
+
+
+def test_paper_pretrain_under_torchrun_matches_one_process(data_dir, real_checkpoints, tmp_path):
+    """The README's torchrun line at tiny size: 2 gloo processes, FSDP2, the Gemma kind, same losses as one."""
+    import os
+    import subprocess
+    import sys
+
+    real_checkpoints("florence-community/Florence-2-large"), real_checkpoints("google/gemma-2-2b")
+    sets = _sets(["model.preset=F-3.5B", f"model.hub_dir={real_checkpoints.root}", f"data.path={data_dir}",
+                  *SIZES, "train.micro_batch_size=4", "train.distributed=fsdp"])
+    _florenz("train", "configs/paper_pretrain.toml", "--out", tmp_path / "one", *sets)
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533", "-m",
+           "florenz.cli", "train", "configs/paper_pretrain.toml", "--out", str(tmp_path / "two"), *sets]
+    proc = subprocess.run(cmd, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert two["world_size"] == 2 and two["distributed"] == "fsdp"
+    assert _losses(tmp_path / "two") == pytest.approx(_losses(tmp_path / "one"), abs=1e-4)
+    import florenz.inference.api as api
+
+    assert api.load(tmp_path / "two", device="cpu").model.config.decoder_vocab_size == GEMMA_VOCAB
+
+
+def test_paper_budget_sweep(data_dir, real_checkpoints, shared_data, tmp_path):
+    """The README's sweep line at tiny size (local executor; on a cluster sweep.executor=slurm runs the same
+    points as submitit jobs): two sizes x two budgets, each trained and evaluated."""
+    for repo in ("florence-community/Florence-2-base", "florence-community/Florence-2-large", "google/gemma-2-2b"):
+        real_checkpoints(repo)
+    _florenz("sweep", "configs/paper_sweep.toml", "--out", tmp_path / "sweep",
+             *_sets([f"model.hub_dir={real_checkpoints.root}", f"data.path={data_dir}", "sweep.executor=local",
+                     'sweep.presets=["F-0.4B", "F-3.5B"]', "sweep.samples=[16, 24]",
+                     *[s for s in SIZES if not s.startswith("train.samples")],
+                     *[s for s in EVAL_SIZES if not s.startswith("eval.benchmark")]]))
+    runs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if (p / "scores.json").is_file())
+    assert runs == ["F-0.4B__S16__T6__seed0", "F-0.4B__S24__T6__seed0", "F-3.5B__S16__T6__seed0",
+                    "F-3.5B__S24__T6__seed0"]
+    for name in runs:
+        result = json.loads((tmp_path / "sweep" / name / "result.json").read_text())
+        assert result["preset"] == name.split("__")[0] and result["samples"] == int(name.split("__")[1][1:])
