@@ -248,3 +248,18 @@ def test_remote_code_florence_checkpoint_is_named(real_checkpoints, tmp_path):
     save_file({k.removeprefix("model."): v.contiguous() for k, v in state.items()}, str(florence / "model.safetensors"))
     with pytest.raises(FlorenzError, match="not a Florence-2 checkpoint in transformers' native format"):
         build_model(ModelConfig(preset="F-0.4B", florence_path=str(florence), gemma_path=str(gemma)))
+
+
+def test_micro_builder_takes_tokenizer_path_over_the_data(tmp_path):
+    from florenz.config import Config
+    from florenz.data.tokenizer import save_tokenizer, train_tokenizer
+    from florenz.train import setup
+
+    own = train_tokenizer(["a red circle", "ein roter Kreis", "un cercle rouge"], vocab_size=80)
+    save_tokenizer(own, tmp_path / "tok")
+    cfg = Config()
+    cfg.model = ModelConfig(preset="micro-bart-xxs", tokenizer_path=str(tmp_path / "tok"))
+    assert setup.load_tokenizer(cfg, tmp_path / "no-data") is None
+    model, proc = setup.build(cfg, None, torch.device("cpu"))
+    assert proc.encoder_tokenizer is proc.decoder_tokenizer
+    assert proc.decoder_tokenizer.get_vocab() == own.get_vocab() and model.config.decoder_vocab_size == len(own)

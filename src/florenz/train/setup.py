@@ -62,13 +62,14 @@ def resolve_data(cfg: Config, env: DistEnv) -> Path:
 
 
 def load_tokenizer(cfg: Config, data_dir: Path):
-    """The data's tokenizer for micro presets; None for real presets (theirs come with the checkpoints)."""
+    """The data's tokenizer for micro presets; None where the builder reads its own (real presets from their
+    checkpoints, or `model.tokenizer_path`)."""
     from florenz.data.tokenizer import load_tokenizer as load
     from florenz.models.presets import get_preset
 
-    if not get_preset(cfg.model.preset).micro:
+    if not get_preset(cfg.model.preset).micro or cfg.model.tokenizer_path:
         return None
-    return load(cfg.model.tokenizer_path or data_dir)
+    return load(data_dir)
 
 
 def build(cfg: Config, tokenizer, device: torch.device):
