@@ -17,7 +17,7 @@ from florenz.io import read_json, read_jsonl
 def micro_run(tmp_path_factory):
     from florenz.config import Config, save_config
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.build import build_model, build_processor
+    from florenz.models.build import build
     from florenz.models.checkpoint import save_model
     from florenz.models.config import ModelConfig
     from florenz.world.build import build_world
@@ -31,9 +31,9 @@ def micro_run(tmp_path_factory):
     tok = load_tokenizer(data)
     mcfg = ModelConfig(preset="micro-bart-xs")
     torch.manual_seed(0)
-    model = build_model(mcfg, tokenizer=tok)
+    model, processor = build(mcfg, tokenizer=tok)
     run = root / "run"
-    save_model(model, build_processor(mcfg, model, tok), run / "model")
+    save_model(model, processor, run / "model")
     cfg = Config()
     cfg.model = mcfg
     save_config(cfg, run / "config.toml")

@@ -109,8 +109,8 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     torch.manual_seed(t.seed)
     random.seed(t.seed)
     data_dir = setup.resolve_data(cfg, env)
-    tokenizer = setup.load_tokenizer(cfg, data_dir)
-    model, processor = setup.build(cfg, tokenizer, env.device)
+    model, processor = setup.build(cfg, setup.load_tokenizer(cfg, data_dir), env.device)
+    tokenizer = processor.decoder_tokenizer  # the decoder-LM stage's; real presets bring theirs
     amp = setup.amp_dtype(t.precision, env.device)
     mode = resolve_mode(t.distributed, env, sum(p.numel() for p in model.parameters()))
     stages = setup.make_stages(cfg, env, data_dir, tokenizer, processor)
