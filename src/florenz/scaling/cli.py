@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 import typer
 
 from florenz.clitools import emit, json_option
 from florenz.errors import FlorenzError
-from florenz.scaling.chinchilla import fit_chinchilla
-from florenz.scaling.fit import fit_loglinear
-from florenz.scaling.laws import fit_runs, format_laws, leave_largest_out
-from florenz.scaling.table import load_runs
+
+if TYPE_CHECKING:  # numpy, pandas and scipy load inside the commands, so `florenz --help` starts at once
+    import pandas as pd
 
 
 def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     """CSV -> the named numeric columns; a missing column, or a missing / non-positive cell, names its row."""
+    import numpy as np
+    import pandas as pd
+
     if not path.is_file():
         raise FlorenzError(f"--csv: file not found: {path}")
     try:
@@ -38,6 +39,10 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def _fit_csv(csv: Path, law: str, xs: list[str], y: str, n_bootstrap: int, seed: int) -> tuple[dict, str]:
+    from florenz.scaling.chinchilla import fit_chinchilla
+    from florenz.scaling.fit import fit_loglinear
+    from florenz.scaling.laws import leave_largest_out
+
     df = read_table(csv, [*xs, y])
     x, yy = df[xs].to_numpy(float), df[y].to_numpy(float)
     if law == "chinchilla":
@@ -95,6 +100,9 @@ def fit(
         return
     if runs_dir is None:
         raise FlorenzError("give a RUNS_DIR or --csv FILE")
+    from florenz.scaling.laws import fit_runs, format_laws
+    from florenz.scaling.table import load_runs
+
     table = load_runs(runs_dir)
     laws = fit_runs(table.runs, chinchilla=chinchilla, n_bootstrap=bootstrap)
     head = f"{len(table.runs)} runs, {table.n_without_scores} without scores.json (skipped)\n"
