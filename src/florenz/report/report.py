@@ -28,11 +28,13 @@ class Report:
     files: dict[str, Path] = field(default_factory=dict)
     n_runs: int = 0
     n_without_scores: int = 0
+    left_out: list[dict] = field(default_factory=list)  # runs not (fully) used, with the reason
 
     def to_dict(self) -> dict:
         return {
             "n_runs": self.n_runs,
             "n_without_scores": self.n_without_scores,
+            "left_out_runs": self.left_out,
             "claims": [c.to_dict() for c in self.claims],
             "laws": self.laws.to_dict(),
             "findings": self.findings,
@@ -45,6 +47,9 @@ def _blocks(rep: Report, root: Path, out: Path) -> list[Block]:
                       ("p", f"Runs directory `{root}`; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
                             f"{rep.n_runs} runs, {rep.n_without_scores} without scores.json (skipped in fits).")]
     b += [("h2", "Headline findings"), ("ul", rep.findings)]
+    if rep.left_out:
+        b += [("h2", "Runs not (fully) used"),
+              ("table", (["run", "reason", "effect"], [[x["run"], x["reason"], x["effect"]] for x in rep.left_out]))]
     b += [("h2", "The paper's claims, checked"),
           ("table", (["claim", "verdict", "evidence"], [[c.statement, c.verdict, c.evidence] for c in rep.claims]))]
     b += [("h2", "Fitted laws"),
@@ -122,7 +127,7 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None, chinchilla
     laws = fit_runs(runs, chinchilla=chinchilla, n_bootstrap=n_bootstrap)
     claims = check_claims(runs, laws)
     rep = Report(claims, laws, headline_findings(claims, laws), n_runs=len(runs),
-                 n_without_scores=table.n_without_scores)
+                 n_without_scores=table.n_without_scores, left_out=table.left_out)
     figs = out / "figures"
     drawn = {
         "fig3_compute": plots.plot_compute(runs, laws, figs / "fig3_compute.png"),

@@ -38,9 +38,15 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return out
 
 
+def _numbers(fit: dict, problems: list[str]) -> dict:
+    """A fit's JSON: its numbers, or (not identifiable) the reasons, with the raw numbers under `raw_fit`."""
+    return {"not_identifiable": "; ".join(problems), "raw_fit": fit} if problems else fit
+
+
 def _fit_csv(csv: Path, law: str, xs: list[str], y: str, n_bootstrap: int, seed: int) -> tuple[dict, str]:
     from florenz.scaling.chinchilla import fit_chinchilla
     from florenz.scaling.fit import fit_loglinear
+    from florenz.scaling.identify import chinchilla_problems, loglinear_problems
     from florenz.scaling.laws import leave_largest_out
 
     df = read_table(csv, [*xs, y])
@@ -50,18 +56,26 @@ def _fit_csv(csv: Path, law: str, xs: list[str], y: str, n_bootstrap: int, seed:
             raise FlorenzError(f"--x: the chinchilla law needs exactly two columns (params,samples), got {xs}")
         fit = fit_chinchilla(x[:, 0], x[:, 1], yy, n_bootstrap=n_bootstrap, seed=seed)
         ext = leave_largest_out(x, yy, x[:, 0], lambda a, b: fit_chinchilla(a[:, 0], a[:, 1], b, n_bootstrap=0))
-        res = {"law": "chinchilla", "x": xs, "y": y, **fit.to_dict(), "leave_largest_out": ext}
+        problems = chinchilla_problems(fit, x[:, 0], x[:, 1])
+        res = {"law": "chinchilla", "x": xs, "y": y, **_numbers(fit.to_dict(), problems), "leave_largest_out": ext}
         lines = [f"{y} = E + A/{xs[0]}^alpha + B/{xs[1]}^beta   (n = {fit.n}, R² on log = {fit.r2:.4f}, "
                  f"fit {fit.fit_seconds:.2f} s, {fit.n_bootstrap} bootstraps {fit.bootstrap_seconds:.2f} s)"]
-        lines += [f"  {k:<6} {v:12.5g}  95% CI [{fit.ci[k][0]:.5g}, {fit.ci[k][1]:.5g}]" for k, v in fit.params.items()]
+        if problems:
+            lines.append(f"  not identifiable ({'; '.join(problems)})")
+        else:
+            lines += [f"  {k:<6} {v:12.5g}  95% CI [{fit.ci[k][0]:.5g}, {fit.ci[k][1]:.5g}]"
+                      for k, v in fit.params.items()]
     elif law == "loglinear":
         cols = dict(zip(xs, x.T, strict=True))
         fit = fit_loglinear(cols, yy)
         ext = leave_largest_out(x, yy, x[:, 0], lambda a, b: fit_loglinear(dict(zip(xs, a.T, strict=True)), b))
-        res = {"law": "loglinear", "x": xs, "y": y, **fit.to_dict(), "leave_largest_out": ext}
+        problems = loglinear_problems(fit)
+        res = {"law": "loglinear", "x": xs, "y": y, **_numbers(fit.to_dict(), problems), "leave_largest_out": ext}
         terms = " + ".join(f"b_{c} log10 {c}" for c in xs)
         lines = [f"log10 {y} = b0 + {terms}   (n = {fit.n}, R² = {fit.r2:.4f})"]
-        for name in fit.names:
+        if problems:
+            lines.append(f"  not identifiable ({'; '.join(problems)})")
+        for name in [] if problems else fit.names:
             p = fit.param(name)
             ci = f"[{p['ci_low']:.5g}, {p['ci_high']:.5g}]"
             lines.append(f"  {name:<10} {p['value']:10.5g}  95% CI {ci}  p = {p['p']:.3g}")
@@ -106,5 +120,7 @@ def fit(
     table = load_runs(runs_dir)
     laws = fit_runs(table.runs, chinchilla=chinchilla, n_bootstrap=bootstrap)
     head = f"{len(table.runs)} runs, {table.n_without_scores} without scores.json (skipped)\n"
-    emit({"n_runs": len(table.runs), "n_without_scores": table.n_without_scores, "laws": laws.to_dict()},
-         as_json, head + format_laws(laws))
+    if table.left_out:
+        head += f"{len(table.left_out)} runs not fully used:\n{table.left_out_text()}\n"
+    emit({"n_runs": len(table.runs), "n_without_scores": table.n_without_scores, "left_out_runs": table.left_out,
+          "laws": laws.to_dict()}, as_json, head + format_laws(laws))
