@@ -2,9 +2,10 @@
 
 A Huber/L-BFGS fit always returns numbers. On too few or too flat runs those numbers can be artefacts:
 a term A/P^alpha that has shrunk to nothing (A = 4.5e-09 with alpha = 223 describes the same curve as
-A = 0, so neither is determined), an exponent steeper than any law (a step at the smallest size), an exponent at 0 (the term is a constant that merges with E), E at its
-bound 0, or bootstrap intervals that are infinite or collapsed to one value while others move (the
-parameter never left its start). Such a law is reported as not identifiable with the reasons, not as results.
+A = 0, so neither is determined), an exponent steeper than any law (a step at the smallest size), an
+exponent at 0 (the term is a constant that merges with E), E at its bound 0, or bootstrap intervals that
+are infinite or collapsed to one value while others move (the parameter never left its start). Such a
+law is reported as not identifiable with the reasons, not as results.
 """
 
 from __future__ import annotations
