@@ -14,10 +14,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from florenz.fonts import use_cjk_font  # noqa: E402
+
 from florenz.scaling.fit import LogLinearFit  # noqa: E402
 from florenz.scaling.frontier import pareto_mask  # noqa: E402
 from florenz.scaling.laws import Laws  # noqa: E402
 from florenz.scaling.table import GROUPS  # noqa: E402
+
+use_cjk_font()  # every figure can show Chinese text (gallery, labels) as glyphs, not boxes
 
 
 def _save(fig, path: Path) -> Path:
