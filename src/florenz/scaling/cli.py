@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,3 +125,81 @@ def fit(
         head += f"{len(table.left_out)} runs not fully used:\n{table.left_out_text()}\n"
     emit({"n_runs": len(table.runs), "n_without_scores": table.n_without_scores, "left_out_runs": table.left_out,
           "laws": laws.to_dict()}, as_json, head + format_laws(laws))
+
+
+def _extra(row: dict) -> str:
+    return "  [extrapolated: outside the runs' P x S]" if row.get("extrapolated") else ""
+
+
+def _plan_text(res: dict) -> str:
+    inf = lambda v: "unreachable" if not math.isfinite(v) else f"{v:.3g}"  # noqa: E731
+    lines = [f"law: {res['law']}"]
+    if res["question"] == "target":
+        lines.append(f"to reach CE {res['target_ce']:g}:")
+        for r in res["per_size"]:
+            lines.append(f"  P = {r['P']:.3g}: S = {inf(r['S'])} (95% CI {inf(r['S_ci'][0])} .. {inf(r['S_ci'][1])}, "
+                         f"PI {inf(r['S_pi'][0])} .. {inf(r['S_pi'][1])}), C = {inf(r['C'])} FLOP "
+                         f"(CI {inf(r['C_ci'][0])} .. {inf(r['C_ci'][1])})" + _extra(r))
+        b = res["best"]
+        lines.append(f"cheapest: P = {b['P']:.3g}, S = {b['S']:.3g}, C = {b['C']:.3g} FLOP" if b else
+                     "no candidate size reaches the target")
+    else:
+        lines.append(f"with C = {res['compute']:.3g} FLOP:")
+        for r in res["per_size"]:
+            lines.append(f"  P = {r['P']:.3g}: S = {r['S']:.3g}, CE = {r['mean']:.4g} (95% CI {r['ci_low']:.4g} .. "
+                         f"{r['ci_high']:.4g}, PI {r['pi_low']:.4g} .. {r['pi_high']:.4g})" + _extra(r))
+        b = res["best"]
+        lines.append(f"best: P = {b['P']:.3g}, S = {b['S']:.3g}, CE = {b['mean']:.4g}")
+    return "\n".join(lines)
+
+
+def plan(
+    runs_dir: Path | None = typer.Argument(None, help="Sweep/runs directory whose fitted law to plan with."),
+    coefficients: Path | None = typer.Option(
+        None, "--coefficients", help="Plan with a law from a JSON file instead: {\"source\", \"form\": "
+        "\"multivariate\"|\"chinchilla\", \"coef\": {\"intercept\", \"P\", \"S\", \"T\"} or {E, A, B, alpha, beta}, "
+        "\"flops_per_param_sample\", \"trainable_share\", \"sizes\", optional \"cov\", \"dof\", \"sigma_log10\"}."),
+    target_ce: float | None = typer.Option(None, "--target-ce", help="Question 1: what (P, S) reaches this CE?"),
+    compute: float | None = typer.Option(None, "--compute", help="Question 2: the best CE for this many FLOPs."),
+    group: str = typer.Option("UC", "--group", help="CE group: UC, ST or SC."),
+    law: str = typer.Option("multivariate", "--law", help="Runs dir: multivariate or chinchilla."),
+    t: float | None = typer.Option(None, "--T", help="Decoder languages T for a law with a T term (default: max)."),
+    sizes: str | None = typer.Option(None, "--sizes", help="Candidate model sizes P, comma-separated."),
+    bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for a Chinchilla law's bands."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Where plan.json + plan.png go (default RUNS_DIR/plan)."),
+    as_json: bool = json_option(),
+) -> None:
+    """How big a model and how much data: the (P, S) and compute that reach a target CE, or the best CE for a
+    compute budget, with 95% CI and PI, the compute-optimal frontier and a plot."""
+    from florenz.io import write_json
+    from florenz.scaling import plan as pl
+
+    if (runs_dir is None) == (coefficients is None):
+        raise FlorenzError("give either RUNS_DIR or --coefficients FILE")
+    if (target_ce is None) == (compute is None):
+        raise FlorenzError("ask one question: --target-ce Y or --compute FLOPS")
+    if group not in ("UC", "ST", "SC"):
+        raise FlorenzError(f"--group must be UC, ST or SC, got {group!r}")
+    cand = pl.parse_sizes(sizes) if sizes else None
+    runs = None
+    if runs_dir is not None:
+        plaw, runs = pl.law_from_runs(runs_dir, group, law, t, cand, bootstrap)
+    else:
+        plaw = pl.law_from_file(coefficients, t, cand)
+    res = pl.plan_target(plaw, target_ce) if target_ce is not None else pl.plan_budget(plaw, compute)
+    if runs is not None:
+        c_lo, c_hi = float(runs["C"].min()), float(runs["C"].max()) * 1e3
+    else:
+        c0 = compute if compute is not None else (res["best"]["C"] if res["best"] else 1e18)
+        c_lo, c_hi = c0 / 1e3, c0 * 1e3
+    if res["question"] == "target" and res["best"]:
+        c_lo, c_hi = min(c_lo, res["best"]["C"] / 10), max(c_hi, res["best"]["C"] * 10)
+    res["frontier"] = pl.frontier(plaw, c_lo, c_hi)
+    res["cost_model"] = {"C": "S * k * P * (1 + r)", "k": plaw.flops_per_param_sample, "r": plaw.trainable_share}
+    out = out or ((runs_dir / "plan") if runs_dir is not None else Path("plan"))
+    from florenz.scaling.plots import plot_plan
+
+    res["plot"] = str(plot_plan(plaw, res["frontier"], out / "plan.png", runs=runs, group=group,
+                                target=target_ce, compute=compute))
+    write_json(out / "plan.json", res)
+    emit(res, as_json, _plan_text(res) + f"\nwrote {out / 'plan.json'} and {res['plot']}")

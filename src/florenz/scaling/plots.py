@@ -15,7 +15,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from florenz.fonts import use_cjk_font  # noqa: E402
-
 from florenz.scaling.fit import LogLinearFit  # noqa: E402
 from florenz.scaling.frontier import pareto_mask  # noqa: E402
 from florenz.scaling.laws import Laws  # noqa: E402
@@ -124,4 +123,29 @@ def plot_quality_vs_compute(runs: pd.DataFrame, path: str | Path) -> Path | None
             ax.plot(agg.index, agg.values, "o-", ms=3, c=f"C{i}", label=f"T={t:g}")
         ax.set(xscale="log", xlabel="compute C (FLOP)", ylabel=col.replace("_", " "), ylim=(0, 105))
         ax.legend(fontsize=7)
+    return _save(fig, Path(path))
+
+
+def plot_plan(law, front: list[dict], path: str | Path, runs: pd.DataFrame | None = None, group: str = "UC",
+              target: float | None = None, compute: float | None = None) -> Path:
+    """`florenz plan`: CE vs compute, one line (with its CI band) per candidate size, the compute-optimal
+    frontier, the question asked (target CE or budget), and the runs the law was fitted to."""
+    cs = np.array([f["C"] for f in front])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, p in enumerate(law.sizes):
+        s = cs / (law.flops_per_param_sample * p * (1 + law.trainable_share))
+        b = law.bands(np.full_like(s, p), s)
+        ax.plot(cs, b["mean"], c=f"C{i % 10}", lw=1, label=f"P = {p:.3g}")
+        if np.isfinite(b["ci_low"]).any():
+            ax.fill_between(cs, b["ci_low"], b["ci_high"], color=f"C{i % 10}", alpha=0.15)
+    ax.plot(cs, [f["mean"] for f in front], "k--", lw=1.6, label="compute-optimal frontier")
+    if runs is not None and len(runs):
+        ax.scatter(runs["C"], runs[f"ce_{group}"], s=12, c="0.3", zorder=3, label="runs")
+    if target is not None:
+        ax.axhline(target, c="C3", lw=1, ls=":", label=f"target CE {target:g}")
+    if compute is not None:
+        ax.axvline(compute, c="C3", lw=1, ls=":", label=f"budget {compute:.3g} FLOP")
+    ax.set(xscale="log", yscale="log", xlabel="compute C (FLOP)", ylabel=f"CE ({group})", title=law.name[:90])
+    ax.title.set_fontsize(8)
+    ax.legend(fontsize=6, ncol=2)
     return _save(fig, Path(path))
