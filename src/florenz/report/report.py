@@ -122,7 +122,8 @@ def _md(blocks: list[Block], out: Path) -> str:
                 img = out / "gallery" / f"{g.image_id}.png"
                 if g.image_png is not None:
                     atomic_write_bytes(img, g.image_png)
-                parts.append(f"**{g.image_id}**" + (f"\n\n![{g.image_id}](gallery/{img.name})" if img.is_file() else ""))
+                pic = f"\n\n![{g.image_id}](gallery/{img.name})" if img.is_file() else ""
+                parts.append(f"**{g.image_id}**{pic}")
                 models = list(g.outputs)
                 head = ["lang", "reference"] + [f"{m} {t}" for m in models for t in ("+pfx", "-pfx")]
                 rows = [[lang + (" (UC)" if lang in g.unseen else ""), g.refs.get(lang, "")] +
