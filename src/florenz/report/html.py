@@ -1,5 +1,6 @@
 """report.html as one self-contained page: figures and gallery images inlined as data URIs, the CJK font
-embedded as a subset of the characters on the page, verdicts at the top as coloured badges."""
+embedded as a subset of the characters on the page (first in font-family: as a late fallback, headless Chromium
+drew some Chinese runs as boxes), verdicts at the top as coloured badges."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from florenz.fonts import font_face_css
 
 E = html.escape
 STYLE = """
-body{font-family:'DejaVu Sans',Arial,'florenz-cjk',sans-serif;max-width:1200px;margin:24px auto;padding:0 16px;
+body{font-family:'florenz-cjk','DejaVu Sans',Arial,sans-serif;max-width:1200px;margin:24px auto;padding:0 16px;
 color:#222;line-height:1.4}
 h1{font-size:26px;margin-bottom:4px}h2{font-size:19px;margin-top:30px;border-bottom:1px solid #ddd;padding-bottom:3px}
 table{border-collapse:collapse;font-size:12px;margin:8px 0;display:block;overflow-x:auto;max-width:100%}
