@@ -68,3 +68,20 @@ def test_quality_vs_compute_one_line_per_size(tmp_path):
         x = line.get_xdata()
         assert list(x) == sorted(x)
     plt.close(captured["fig"])
+
+
+def test_seed_spread_table_with_grounding(tmp_path):
+    from florenz.report.runs_view import seed_table
+
+    for seed in (0, 1, 2):
+        make_runs(tmp_path / "runs" / f"seed{seed}", params=(1e5,), samples=(1e4, 1e5), langs=(1,), seed=seed)
+    for d in (tmp_path / "runs").rglob("scores.json"):
+        sc = read_json(d)
+        sc["summary"]["uc_attribute_accuracy_prefix_shuffled"] = sc["summary"]["uc_attribute_accuracy_prefix"] / 2
+        write_json(d, sc)
+    head, rows = seed_table(load_runs(tmp_path / "runs").runs)
+    assert len(rows) == 2 and rows[0][head.index("seeds")] == "3"
+    assert rows[0][head.index("UC acc / shuffled")].startswith("2 [2, 2]")
+    lo, hi = (float(x) for x in rows[0][head.index("UC acc +pfx")].split("[")[1].rstrip("]").split(","))
+    assert lo < hi  # the spread over the three seeds, not one number
+    assert seed_table(load_runs(tmp_path / "runs" / "seed0").runs) is None  # one seed: no spread to show

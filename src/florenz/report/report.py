@@ -15,7 +15,7 @@ from pathlib import Path
 from florenz.io import atomic_write_bytes, write_json
 from florenz.report.claims import Claim, check_claims, headline_findings
 from florenz.report.html import render_html
-from florenz.report.runs_view import GalleryItem, gallery, run_table, training_curves
+from florenz.report.runs_view import GalleryItem, gallery, run_table, seed_table, training_curves
 from florenz.scaling import plots
 from florenz.scaling.laws import LAW_HEADER, Laws, fit_runs, law_rows
 from florenz.scaling.table import load_runs
@@ -58,7 +58,8 @@ class Report:
         }
 
 
-def _blocks(rep: Report, root: Path, out: Path, table: tuple[list[str], list[list[str]]]) -> list[Block]:
+def _blocks(rep: Report, root: Path, out: Path, table: tuple[list[str], list[list[str]]],
+            seeds: tuple[list[str], list[list[str]]] | None = None) -> list[Block]:
     b: list[Block] = [("h1", "florenz scaling report"),
                       ("p", f"Runs directory `{root}`; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
                             f"{rep.n_runs} runs, {rep.n_without_scores} without scores.json (skipped in fits).")]
@@ -70,6 +71,11 @@ def _blocks(rep: Report, root: Path, out: Path, table: tuple[list[str], list[lis
           ("p", "acc = attribute accuracy, fid = language fidelity (both %), +pfx / -pfx = generated with / without "
                 "the decoder's language prefix; `shuffled` columns are the image-shuffled controls."),
           ("table", table)]
+    if seeds is not None:
+        b += [("h2", "Seed spread per grid point"),
+              ("p", "Mean [min, max] over seeds; acc / shuffled is the grounding ratio (attribute accuracy over its "
+                    "image-shuffled control; 1 = the captions ignore the image)."),
+              ("table", seeds)]
     if rep.gallery:
         b += [("h2", "Gallery: what the models wrote"),
               ("p", "Held-out images; per language the first reference and each model size's output (its run with "
@@ -154,7 +160,7 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None, chinchilla
                                                       figs / "training_curves.png"),
     }
     rep.files.update({k: v for k, v in drawn.items() if v is not None})
-    blocks = _blocks(rep, root, out, run_table(runs))
+    blocks = _blocks(rep, root, out, run_table(runs), seed_table(runs))
     atomic_write_bytes(out / "report.md", _md(blocks, out).encode())
     atomic_write_bytes(out / "report.html", render_html(blocks, out).encode())
     rep.files["report.md"], rep.files["report.html"] = out / "report.md", out / "report.html"

@@ -49,6 +49,37 @@ def run_table(runs: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+HEADLINE = [("ce_UC", "CE UC"), ("uc_attribute_accuracy_prefix", "UC acc +pfx"), ("uc_fidelity_prefix", "UC fid +pfx"),
+            ("uc_attribute_accuracy_no_prefix", "UC acc -pfx"), ("sc_attribute_accuracy_prefix", "SC acc +pfx"),
+            ("uc_attribute_accuracy_prefix_shuffled", "UC acc +pfx shuffled"),
+            ("sc_attribute_accuracy_prefix_shuffled", "SC acc +pfx shuffled")]
+
+
+def seed_table(runs: pd.DataFrame) -> tuple[list[str], list[list[str]]] | None:
+    """Per grid point (preset, S, T): mean and [min, max] over seeds of the headline numbers, and the grounding
+    ratio (accuracy over its image-shuffled control) where that control was evaluated; None with one seed each."""
+    keys = [c for c in ("preset", "P", "S", "T") if c in runs]
+    if "seed" not in runs or not keys or runs.groupby(keys)["seed"].nunique().max() < 2:
+        return None
+    d = runs.copy()
+    for g in ("uc", "sc"):
+        acc, shuf = f"{g}_attribute_accuracy_prefix", f"{g}_attribute_accuracy_prefix_shuffled"
+        if acc in d and shuf in d:
+            d[f"{g}_grounding"] = d[acc] / d[shuf].where(d[shuf] > 0)
+    cols = [(c, h) for c, h in HEADLINE if c in d and d[c].notna().any()]
+    cols += [(f"{g}_grounding", f"{g.upper()} acc / shuffled") for g in ("uc", "sc") if f"{g}_grounding" in d]
+    head = [*keys, "seeds"] + [h for _, h in cols]
+    rows = []
+    for key, grp in d.groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        cells = []
+        for c, _ in cols:
+            v = grp[c].dropna()
+            cells.append("–" if v.empty else f"{v.mean():.4g} [{v.min():.4g}, {v.max():.4g}]")
+        rows.append([_fmt(k) for k in key] + [str(grp["seed"].nunique())] + cells)
+    return head, rows
+
+
 def training_curves(root: Path, runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """run -> (stage, samples, loss) rows from its log.jsonl; unreadable lines are skipped (a log being written)."""
     out: dict[str, pd.DataFrame] = {}
