@@ -35,7 +35,7 @@ class NgramCounts:
 def distinct(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct values, how often each occurs) by one sort; numpy's hash-based `np.unique`
     took 0.3 s on the 700k n-gram keys of 3,600 x 5 references."""
-    s = np.sort(a, kind="stable")
+    s = np.sort(a)  # the default (SIMD) sort: 10x faster than kind="stable" here, and equal keys are identical
     start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.zeros(0, np.int64)
     return s[start], np.diff(np.r_[start, len(s)])
 
