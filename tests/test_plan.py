@@ -78,9 +78,10 @@ def test_plan_cli_from_runs_recovers_the_true_law(tmp_path, capsys):
     (["RUNS", "--target-ce", "-1"], "--target-ce must be a positive"),
     (["RUNS", "--compute", "1e12", "--law", "chinchilla", "--bootstrap", "20"], "not identifiable"),
     (["RUNS", "--compute", "1e12", "--sizes", "big"], "--sizes"),
+    (["RUNS", "--compute", "1e12", "--out", "RUNS/p100000-s10000-t1/result.json"], "is not a directory"),
 ])
 def test_plan_cli_errors_are_one_line(tmp_path, capsys, args, needle):
     root = make_runs(tmp_path / "runs", noise=0.005)
-    rc = main(["plan", *[str(root) if a == "RUNS" else a for a in args]])
+    rc = main(["plan", *[a.replace("RUNS", str(root)) for a in args]])
     err = capsys.readouterr().err
     assert rc == 1 and needle in err and len(err.strip().splitlines()) == 1, err

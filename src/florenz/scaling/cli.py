@@ -166,7 +166,8 @@ def plan(
     t: float | None = typer.Option(None, "--T", help="Decoder languages T for a law with a T term (default: max)."),
     sizes: str | None = typer.Option(None, "--sizes", help="Candidate model sizes P, comma-separated."),
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for a Chinchilla law's bands."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Where plan.json + plan.png go (default RUNS_DIR/plan)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Where plan.json + plan.png go (default RUNS_DIR/plan, or ./plan with --coefficients)."),
     as_json: bool = json_option(),
 ) -> None:
     """How big a model and how much data: the (P, S) and compute that reach a target CE, or the best CE for a
@@ -197,6 +198,8 @@ def plan(
     res["frontier"] = pl.frontier(plaw, c_lo, c_hi)
     res["cost_model"] = {"C": "S * k * P * (1 + r)", "k": plaw.flops_per_param_sample, "r": plaw.trainable_share}
     out = out or ((runs_dir / "plan") if runs_dir is not None else Path("plan"))
+    if out.exists() and not out.is_dir():
+        raise FlorenzError(f"--out {out}: exists and is not a directory")
     from florenz.scaling.plots import plot_plan
 
     res["plot"] = str(plot_plan(plaw, res["frontier"], out / "plan.png", runs=runs, group=group,
