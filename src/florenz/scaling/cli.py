@@ -167,7 +167,7 @@ def plan(
     sizes: str | None = typer.Option(None, "--sizes", help="Candidate model sizes P, comma-separated."),
     bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for a Chinchilla law's bands."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Where plan.json + plan.png go (default RUNS_DIR/plan, or ./plan with --coefficients)."),
+        None, "--out", "-o", help="Where plan.json + plan.png go (default RUNS_DIR/plan, or ./plan)."),
     as_json: bool = json_option(),
 ) -> None:
     """How big a model and how much data: the (P, S) and compute that reach a target CE, or the best CE for a
