@@ -81,13 +81,13 @@ def _flat_in_p(root, rng):
 def test_non_identifiable_chinchilla_reads_so_in_fit_and_report(tmp_path, capsys):
     root = make_runs(tmp_path / "runs", params=(1e5, 3e5, 1e6), samples=(1e4, 3e4, 1e5), langs=(1,))
     _flat_in_p(root, np.random.default_rng(0))
-    rc, out, err = _fit(capsys, str(root), "--bootstrap", "30", "--json")
+    rc, out, err = _fit(capsys, str(root), "--bootstrap", "12", "--json")
     assert rc == 0, err
     ch = next(law for law in json.loads(out)["laws"] if law["group"] == "UC" and law["kind"] == "chinchilla")
     assert "not_identifiable" in ch and "alpha" in ch["not_identifiable"] and "E" not in ch  # no bare numbers
-    rc, out, _ = _fit(capsys, str(root), "--bootstrap", "30")
+    rc, out, _ = _fit(capsys, str(root), "--bootstrap", "12")
     assert "UC chinchilla (n = 9): not identifiable (" in out
-    main(["report", str(root), "--out", str(tmp_path / "rep"), "--bootstrap", "30"])
+    main(["report", str(root), "--out", str(tmp_path / "rep"), "--bootstrap", "12"])
     assert "not identifiable" in (tmp_path / "rep" / "report.md").read_text()
 
 
@@ -107,3 +107,10 @@ def test_vanished_term_and_bound_exponent_are_named():
     assert any("A/P^alpha term is ~0" in x for x in chinchilla_problems(fit, p, s))
     fit.params.update({"A": 1.0, "alpha": 0.0})
     assert any("alpha = 0 is at its bound 0" in x for x in chinchilla_problems(fit, p, s))
+
+
+def test_non_identifiable_law_has_no_extrapolation_claim():
+    from florenz.scaling.laws import Law
+
+    law = Law("UC", "chinchilla", 9, fit=object(), extrapolation={"mean_abs_rel_error": 0.01}, problems=["E at 0"])
+    assert law.extrapolation is None and not law.usable and law.status == "not identifiable (E at 0)"

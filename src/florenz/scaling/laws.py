@@ -36,6 +36,10 @@ class Law:
     extrapolation: dict | None = None
     problems: list[str] = field(default_factory=list)  # why a fitted law is not identifiable
 
+    def __post_init__(self) -> None:
+        if self.problems:  # an extrapolation check of a law that is not identified checks nothing
+            self.extrapolation = None
+
     @property
     def usable(self) -> bool:
         """Fitted and identifiable: the only laws whose numbers may be read, plotted or planned with."""
