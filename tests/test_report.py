@@ -77,6 +77,7 @@ def test_build_report_writes_files(runs_dir, tmp_path):
     assert "supported" in md and "<table>" in html and "chinchilla" in md
     assert "claims supported" in html.split("<h2>Runs</h2>")[0]  # the verdict summary comes first
     assert "| run | preset | P | S | T | seed | C (FLOP) | CE UC |" in md
+    assert "## How big, how much data" in md and "With 10x the largest compute" in md and "plan" in rep.files
     assert rep.laws.get("UC", "chinchilla").fit is not None
 
 

@@ -31,7 +31,30 @@ CAPTIONS = {
     "quality_vs_compute": "UC attribute accuracy and language fidelity (with prefix) vs compute, one line per model "
                           "size, band: seed spread",
     "training_curves": "Training loss vs samples seen, per stage, one line per run (from log.jsonl)",
+    "plan": "How big, how much data: predicted UC CE vs compute per model size (95% CI bands) and the "
+            "compute-optimal frontier over the sizes, from the UC multivariate law (`florenz plan`)",
 }
+
+
+def _plan_section(runs, laws: Laws, figs: Path) -> tuple[list[str], Path | None]:
+    """The report's answer to "what would 10x more compute buy": `florenz plan` on the UC multivariate law."""
+    from florenz.scaling.plan import frontier, plan_budget, plan_law
+
+    law = laws.get("UC", "multivariate")
+    if law is None or not law.usable:
+        return [f"No plan: the UC multivariate law is {law.status if law else 'missing'}."], None
+    plaw = plan_law(law, runs)
+    budget = 10 * float(runs["C"].max())
+    res = plan_budget(plaw, budget)
+    lines = [f"With 10x the largest compute here (C = {budget:.3g} FLOP), per model size: " + "; ".join(
+        f"P = {r['P']:.3g}: S = {r['S']:.3g}, UC CE {r['mean']:.4g} (95% CI {r['ci_low']:.4g}-{r['ci_high']:.4g}, "
+        f"PI {r['pi_low']:.4g}-{r['pi_high']:.4g})" + (" [extrapolated]" if r["extrapolated"] else "")
+        for r in res["per_size"]),
+        f"Best: P = {res['best']['P']:.3g}. Ask other questions with `florenz plan RUNS_DIR --target-ce Y` "
+        "or `--compute C`."]
+    front = frontier(plaw, float(runs["C"].min()), budget * 10)
+    path = plots.plot_plan(plaw, front, figs / "plan.png", runs=runs[runs["ce_UC"].notna()], compute=budget)
+    return lines, path
 
 
 @dataclass
@@ -44,6 +67,7 @@ class Report:
     n_without_scores: int = 0
     left_out: list[dict] = field(default_factory=list)  # runs not (fully) used, with the reason
     gallery: list[GalleryItem] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)  # the planner's answer for 10x the largest compute
 
     def to_dict(self) -> dict:
         return {
@@ -54,6 +78,7 @@ class Report:
             "laws": self.laws.to_dict(),
             "findings": self.findings,
             "gallery_images": [g.image_id for g in self.gallery],
+            "plan": self.plan,
             "files": {k: str(v) for k, v in self.files.items()},
         }
 
@@ -84,10 +109,16 @@ def _blocks(rep: Report, root: Path, out: Path, table: tuple[list[str], list[lis
               ("gallery", rep.gallery)]
     b.append(("h2", "Figures"))
     for key, cap in CAPTIONS.items():
+        if key == "plan":
+            continue
         if key in rep.files:
             b.append(("img", (cap, rep.files[key].relative_to(out).as_posix())))
         else:
             b.append(("p", f"{cap}: not drawn (no data for it in these runs)."))
+    if rep.plan:
+        b += [("h2", "How big, how much data"), ("ul", rep.plan)]
+        if "plan" in rep.files:
+            b.append(("img", (CAPTIONS["plan"], rep.files["plan"].relative_to(out).as_posix())))
     b += [("h2", "Fitted laws"),
           ("p", "Compute law: log10 CE = a0 + a1 log10 C on Pareto-frontier points. Multivariate law: log10 CE = "
                 "b0 + b1 log10 P + b2 log10 S (+ b3 log10 T). Chinchilla: CE = E + A/P^alpha + B/S^beta (Huber on "
@@ -159,6 +190,7 @@ def build_report(runs_dir: str | Path, out: str | Path | None = None, chinchilla
         "training_curves": plots.plot_training_curves(training_curves(root, runs), runs,
                                                       figs / "training_curves.png"),
     }
+    rep.plan, drawn["plan"] = _plan_section(runs, laws, figs)
     rep.files.update({k: v for k, v in drawn.items() if v is not None})
     blocks = _blocks(rep, root, out, run_table(runs), seed_table(runs))
     atomic_write_bytes(out / "report.md", _md(blocks, out).encode())

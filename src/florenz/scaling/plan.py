@@ -163,18 +163,23 @@ def law_from_runs(root, group: str = "UC", kind: str = "multivariate", t: float 
         raise FlorenzError(f"--law: unknown law {kind!r} (choose multivariate or chinchilla)")
     if not law.usable:
         raise FlorenzError(f"plan: the {group} {kind} law of {root} is {law.status}")
+    return plan_law(law, runs, t, sizes, where=str(root)), runs[runs[f"ce_{group}"].notna()]
+
+
+def plan_law(law, runs, t: float | None = None, sizes: list[float] | None = None, where: str = "runs") -> PlanLaw:
+    """A PlanLaw from an already fitted, usable `Law` and the runs table it was fitted on."""
+    group, kind = law.group, law.kind
     d = runs[runs[f"ce_{group}"].notna()]
     k = float(np.median(d["F"].astype(float) / d["P"].astype(float)))
     r = float(np.median(d["Pt"].astype(float) / d["P"].astype(float)))
-    if isinstance(law.fit, LogLinearFit):
-        bands = loglinear_bands(law.fit, {"T": float(t if t is not None else d["T"].max())})
-    else:
-        bands = chinchilla_bands(law.fit)
-    name = f"{group} {kind} law fitted to {law.n} runs in {root}"
+    t_fixed = float(t if t is not None else d["T"].max())
+    loglinear = isinstance(law.fit, LogLinearFit)
+    bands = loglinear_bands(law.fit, {"T": t_fixed}) if loglinear else chinchilla_bands(law.fit)
+    name = f"{group} {kind} law fitted to {law.n} runs in {where}"
     if isinstance(law.fit, LogLinearFit) and "T" in law.fit.names:
-        name += f" at T = {t if t is not None else d['T'].max():g}"
+        name += f" at T = {t_fixed:g}"
     rng = {c: (float(d[c].min()), float(d[c].max())) for c in ("P", "S")}
-    return PlanLaw(name, bands, k, r, sizes or sorted(float(v) for v in d["P"].unique()), rng), d
+    return PlanLaw(name, bands, k, r, sizes or sorted(float(v) for v in d["P"].unique()), rng)
 
 
 def law_from_file(path, t: float | None = None, sizes: list[float] | None = None) -> PlanLaw:
