@@ -37,6 +37,9 @@ def test_help_imports_nothing_heavy(args):
     res = _probe(args)
     assert res["rc"] == 0
     assert res["heavy"] == [], f"`florenz {' '.join(args)} --help` imports {res['heavy']}"
+    if res["cpu"] > 0.5:  # CPU time barely moves with load, but give a burst on a shared machine one retry
+        res = _probe(args)
+    assert res["cpu"] <= 0.5, f"`florenz {' '.join(args)} --help` used {res['cpu']:.2f} s of CPU (budget 0.5 s)"
 
 
 def test_help_cpu_budget():
