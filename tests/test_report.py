@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import zlib
 
@@ -70,8 +71,13 @@ def test_build_report_writes_files(runs_dir, tmp_path):
     for key in ("fig3_compute", "fig4_params", "fig5_prefix", "quality_vs_compute"):
         png = rep.files[key]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert png.relative_to(tmp_path / "out").as_posix() in md and png.name in html
+        assert png.relative_to(tmp_path / "out").as_posix() in md
+        assert base64.b64encode(png.read_bytes()).decode() in html  # inlined: one self-contained file
+    assert 'src="figures/' not in html and "@font-face" in html
     assert "supported" in md and "<table>" in html and "chinchilla" in md
+    assert "claims supported" in html.split("<h2>Runs</h2>")[0]  # the verdict summary comes first
+    assert "| run | preset | P | S | T | seed | C (FLOP) | CE UC |" in md
+    assert "## How big, how much data" in md and "With 10x the largest compute" in md and "plan" in rep.files
     assert rep.laws.get("UC", "chinchilla").fit is not None
 
 
