@@ -236,6 +236,9 @@ def test_hub_dir_gives_each_preset_its_repositories(tmp_path):
         assert (cfg.florence_path, cfg.gemma_path) == (str(tmp_path / florence), str(tmp_path / gemma))
     cfg = checkpoint_paths(ModelConfig(preset="F-0.4B", hub_dir=str(tmp_path), gemma_path="/mine"))
     assert cfg.gemma_path == "/mine"  # an explicit path wins
+    (tmp_path / "microsoft" / "Florence-2-base").mkdir(parents=True)  # only the original release downloaded
+    cfg = checkpoint_paths(ModelConfig(preset="F-0.4B", hub_dir=str(tmp_path)))
+    assert cfg.florence_path == str(tmp_path / "microsoft" / "Florence-2-base")
     with pytest.raises(FlorenzError, match="model.hub_dir not found"):
         checkpoint_paths(ModelConfig(preset="F-0.4B", hub_dir=str(tmp_path / "nope")))
 
