@@ -46,8 +46,8 @@ def _vision_state(run_dir) -> dict[str, torch.Tensor]:
 def test_vision_stage_trains_tower_reports_cost_beside_c_and_caches(tiny_world, tmp_path):
     cache = tmp_path / "vcache"
     plain = train_run(load_config("micro", overrides(tiny_world, **{"model.freeze": "default"})), tmp_path / "plain")
-    miss = train_run(load_config("micro", overrides(tiny_world, **VISION, **{"train.vision_pretrain_cache": str(cache)})),
-                     tmp_path / "miss")
+    cached = {**VISION, "train.vision_pretrain_cache": str(cache)}
+    miss = train_run(load_config("micro", overrides(tiny_world, **cached)), tmp_path / "miss")
     assert miss["vision_pretrain_samples"] == 64 and miss["vision_pretrain_compute"] > 0
     assert miss["vision_pretrain_cached"] is False and "shape" in miss["vision_pretrain_accuracy"]
     # C is the VL stage's alone, as without the stage (the paper's C excludes Florence-2's pre-training)
@@ -57,8 +57,7 @@ def test_vision_stage_trains_tower_reports_cost_beside_c_and_caches(tiny_world, 
     entry = torch.load(next(cache.glob("vision-*/stage.pt")), weights_only=False)["model"]
     # frozen in the VL stage: the saved tower is the pre-trained one, bit for bit
     assert all(torch.equal(entry[k], v_miss[k]) for k in v_miss)
-    hit = train_run(load_config("micro", overrides(tiny_world, **VISION, **{"train.vision_pretrain_cache": str(cache)})),
-                    tmp_path / "hit")
+    hit = train_run(load_config("micro", overrides(tiny_world, **cached)), tmp_path / "hit")
     assert hit["vision_pretrain_cached"] is True
     assert hit["final_loss"] == miss["final_loss"] and hit["decoder_lm_final_loss"] == miss["decoder_lm_final_loss"]
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from florenz.errors import FlorenzError
 
-
 # Named difficulty levels. A preset fills the fields still at their defaults (an explicit setting wins, unless
 # it equals the default). `standard` is the defaults; `easy` has fewer, larger objects and less noise, so a
 # CPU budget learns seen captioning well (the demo's choice); `single` is one large object per image.
