@@ -136,3 +136,19 @@ def test_grounded_claim_needs_every_seed():
     assert mixed.numbers["per_seed"][2] == "not supported"
     none = across_seeds(_seeded_runs({0: 0.0, 1: 0.0, 2: 0.0}), grounded_claim)
     assert none.verdict == "not supported"
+
+
+def test_seed_too_small_to_judge_alone_counts_by_its_effect():
+    from florenz.report.claims import across_seeds, grows_with_t_claim
+
+    rows = [{"seed": sd, "preset": "p", "S": 1e4, "C": 1e9, "T": t, "uc_attribute_accuracy_prefix": v}
+            for sd, (lo, hi) in {0: (2.0, 12.0), 1: (1.0, 9.0), 2: (3.0, 15.0)}.items() for t, v in ((1, lo), (6, hi))]
+    good = across_seeds(pd.DataFrame(rows), grows_with_t_claim,
+                        lambda d: float(d[d["T"] == 6]["uc_attribute_accuracy_prefix"].mean()
+                                        - d[d["T"] == 1]["uc_attribute_accuracy_prefix"].mean()))
+    assert good.verdict == "supported" and good.numbers["per_seed_effect"] == {0: 10.0, 1: 8.0, 2: 12.0}
+    rows[-1]["uc_attribute_accuracy_prefix"] = 1.0  # seed 2: T = 6 now below T = 1
+    bad = across_seeds(pd.DataFrame(rows), grows_with_t_claim,
+                       lambda d: float(d[d["T"] == 6]["uc_attribute_accuracy_prefix"].mean()
+                                       - d[d["T"] == 1]["uc_attribute_accuracy_prefix"].mean()))
+    assert bad.verdict.startswith("not supported")

@@ -191,19 +191,55 @@ def grounded_claim(runs: pd.DataFrame, group: str = "uc", mode: str = "prefix") 
     return Claim(cid, stmt, SUPPORTED if t["p"] < 0.05 and t["ci_low"] > 0 else NOT_SUPPORTED, ev, nums)
 
 
-def across_seeds(runs: pd.DataFrame, judge) -> Claim:
+def across_seeds(runs: pd.DataFrame, judge, effect=None) -> Claim:
     """`judge(runs) -> Claim` on all runs and on each seed's runs alone: "supported" only when it holds on the
-    pooled runs *and* on every seed (a verdict one seed carries is not a finding). One seed: the pooled verdict."""
+    pooled runs *and* on every seed (a verdict one seed carries is not a finding). A seed too small to be judged
+    alone counts as holding when `effect(its runs)` (the claimed difference, e.g. a mean paired gap) is > 0; without
+    `effect` it does not count against the claim. One seed: the pooled verdict."""
     pooled = judge(runs)
     if "seed" not in runs or runs["seed"].nunique() < 2:
         return pooled
-    per_seed = {int(k): judge(g).verdict for k, g in runs.groupby("seed")}
+    per_seed, effects = {}, {}
+    for k, g in runs.groupby("seed"):
+        v = judge(g).verdict
+        e = effect(g) if effect is not None else None
+        if v.startswith("not testable") and e is not None and np.isfinite(e):
+            effects[int(k)] = round(float(e), 4)
+            v = SUPPORTED if e > 0 else NOT_SUPPORTED
+        per_seed[int(k)] = v
     held = sum(v == SUPPORTED for v in per_seed.values())
+    failed = sum(v.startswith(NOT_SUPPORTED) for v in per_seed.values())
     pooled.numbers = {**pooled.numbers, "per_seed": per_seed, "seeds_supported": held, "seeds": len(per_seed)}
-    pooled.evidence += f"; supported on {held} of {len(per_seed)} seeds alone"
-    if pooled.verdict == SUPPORTED and held < len(per_seed):
+    if effects:
+        pooled.numbers["per_seed_effect"] = effects
+    pooled.evidence += f"; holds on {held} of {len(per_seed)} seeds alone"
+    if effects:
+        pooled.evidence += " (per-seed difference " + ", ".join(f"seed {k}: {v:.3g}" for k, v in effects.items()) + ")"
+    if pooled.verdict == SUPPORTED and failed:
         pooled.verdict = f"{NOT_SUPPORTED} (holds pooled, but on only {held} of {len(per_seed)} seeds)"
     return pooled
+
+
+def _gap(hi: str, lo: str):
+    """Mean of hi - lo over the runs that have both (a per-seed effect for `across_seeds`)."""
+    def effect(d: pd.DataFrame) -> float | None:
+        if hi not in d or lo not in d:
+            return None
+        x = d.dropna(subset=[hi, lo])
+        return float((x[hi] - x[lo]).mean()) if len(x) else None
+    return effect
+
+
+def _t_gap(metric: str):
+    """Mean over (preset, S) pairs of metric at the highest T minus at the lowest (per-seed T effect)."""
+    def effect(d: pd.DataFrame) -> float | None:
+        if metric not in d:
+            return None
+        x = d.dropna(subset=[metric, "T"])
+        gaps = [g.loc[g["T"].idxmax(), metric] - g.loc[g["T"].idxmin(), metric]
+                for _, g in x.groupby([k for k in ("preset", "S") if k in x]) if g["T"].nunique() > 1]
+        return float(np.mean(gaps)) if gaps else None
+    return effect
 
 
 def check_claims(runs: pd.DataFrame, laws: Laws | None = None) -> list[Claim]:
@@ -214,11 +250,16 @@ def check_claims(runs: pd.DataFrame, laws: Laws | None = None) -> list[Claim]:
     def law_judge(fn, *args):
         return lambda d: fn(d, *args, laws) if len(d) == len(runs) else fn(d, *args)
 
-    judges = [law_judge(power_law_claim, g) for g in GROUPS]
-    judges += [law_judge(size_over_samples_claim), prefix_claim, grows_with_t_claim,
-               lambda d: grows_with_t_claim(d, "uc_fidelity_prefix", "uc_fidelity_grows_with_T"),
-               grounded_claim, lambda d: grounded_claim(d, "sc")]
-    return [across_seeds(runs, j) for j in judges]
+    judges = [(law_judge(power_law_claim, g), None) for g in GROUPS]
+    judges += [(law_judge(size_over_samples_claim), None),
+               (prefix_claim, _gap("uc_fidelity_prefix", "uc_fidelity_no_prefix")),
+               (grows_with_t_claim, _t_gap("uc_attribute_accuracy_prefix")),
+               (lambda d: grows_with_t_claim(d, "uc_fidelity_prefix", "uc_fidelity_grows_with_T"),
+                _t_gap("uc_fidelity_prefix")),
+               (grounded_claim, _gap("uc_attribute_accuracy_prefix", "uc_attribute_accuracy_prefix_shuffled")),
+               (lambda d: grounded_claim(d, "sc"),
+                _gap("sc_attribute_accuracy_prefix", "sc_attribute_accuracy_prefix_shuffled"))]
+    return [across_seeds(runs, j, e) for j, e in judges]
 
 
 def headline_findings(claims: list[Claim], laws: Laws | None = None, n_runs: int | None = None,
