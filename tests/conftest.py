@@ -28,3 +28,12 @@ def tiny_world(tmp_path_factory) -> Path:
 
     cfg = WorldConfig(train_scenes=48, heldout_scenes=8, lm_sentences=64, shard_size=32)
     return ensure_world(cfg, tmp_path_factory.getbasetemp() / "worlds")
+
+
+@pytest.fixture(scope="session")
+def real_checkpoints(tmp_path_factory, shared_data):
+    """Tiny Florence-2 / Gemma-2 checkpoints in transformers' format, laid out like the hub repositories:
+    `real_checkpoints("florence-community/Florence-2-base")` is that directory (written on first use)."""
+    from tests.real_checkpoints import RealCheckpoints
+
+    return RealCheckpoints(tmp_path_factory.mktemp("hub"), shared_data)

@@ -32,15 +32,15 @@ def test_groups_come_from_training_coverage_and_are_count_weighted():
 @pytest.fixture(scope="module")
 def tiny(shared_data):
     from florenz.data.tokenizer import train_tokenizer
-    from florenz.models.build import build_model, build_processor
+    from florenz.models.build import build
     from florenz.models.config import ModelConfig
 
     items = load_commute(shared_data / "commute", "fr", text_only=True)
     texts = [t for it in items for t in (it.src, it.correct, it.incorrect)] + all_prompt_texts(["en", "fr", "de"])
     tok = train_tokenizer(texts * 2, vocab_size=600)
     torch.manual_seed(0)
-    model = build_model(ModelConfig(preset="micro-bart-xs"), tokenizer=tok)
-    return model, build_processor(ModelConfig(preset="micro-bart-xs"), model, tok), items
+    model, processor = build(ModelConfig(preset="micro-bart-xs"), tokenizer=tok)
+    return model, processor, items
 
 
 def test_sample_ce_is_token_mean_per_sample(tiny):

@@ -10,7 +10,7 @@ from transformers import Gemma2Model
 from florenz.data.shards import Sample
 from florenz.data.tokenizer import train_tokenizer
 from florenz.errors import FlorenzError
-from florenz.models.build import build_model, build_processor
+from florenz.models.build import build, build_model
 from florenz.models.checkpoint import load_model, save_model
 from florenz.models.config import ModelConfig
 from florenz.models.freezing import apply_freezing, count_parameters
@@ -38,8 +38,7 @@ def _batch(proc):
 def _model(name, tok, seed=0):
     torch.manual_seed(seed)
     cfg = ModelConfig(preset=name)
-    model = build_model(cfg, tok)
-    return model, build_processor(cfg, model, tok)
+    return build(cfg, tok)
 
 
 @pytest.mark.parametrize("name", ["micro-bart-xs", "micro-gemma-xs"])

@@ -1,13 +1,20 @@
-"""Build a FlorenzModel (and its Processor) from the `[model]` config section.
+"""The one builder: a FlorenzModel *and* its Processor from the `[model]` config section.
 
-Micro presets: random init, vocabulary from the (data's) tokenizer, one tokenizer for encoder and decoder.
-Real presets: with `florence_path` (and `gemma_path` for the Gemma kind) the local checkpoints are loaded
-(pretrained.py); without them the preset is built with random weights (e.g. on "meta" for counting).
+Micro presets: random init, vocabulary from the data's tokenizer (or `model.tokenizer_path`), one tokenizer
+for encoder and decoder. Real presets: weights and tokenizers come from the local checkpoints only
+(pretrained.py): the encoder tokenizer from `florence_path`, the decoder tokenizer from `tokenizer_path` or
+`gemma_path`; a data set's own tokenizer is never used for them. `build_model` without checkpoint paths
+gives a real preset's architecture with random weights (e.g. on "meta" for counting); it has no processor.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from pathlib import Path
+
 import torch
+from torch import nn
 
 from florenz.errors import FlorenzError
 from florenz.models.config import ModelConfig
@@ -19,12 +26,12 @@ GEMMA_IDS = {"pad": 0, "eos": 1, "bos": 2}
 BART_IDS = {"bos": 0, "pad": 1, "eos": 2}
 
 
-def special_ids(tokenizer) -> dict:
+def special_ids(tokenizer, source: str = "tokenizer") -> dict:
     """{"bos", "eos", "pad"} of a transformers tokenizer; a missing one is an error naming it."""
     ids = {k: getattr(tokenizer, f"{k}_token_id", None) for k in ("bos", "eos", "pad")}
     missing = [k for k, v in ids.items() if v is None]
     if missing:
-        raise FlorenzError(f"tokenizer has no {', '.join(missing)} token (needed by the model)")
+        raise FlorenzError(f"{source} has no {', '.join(missing)} token (needed by the model)")
     return ids
 
 
@@ -41,6 +48,27 @@ def model_config(cfg: ModelConfig, tokenizer=None, encoder_tokenizer=None) -> Fl
     return FlorenzConfig.from_preset(preset, dec_vocab, enc_vocab, dec_ids, enc_ids, cfg.image_size)
 
 
+@contextlib.contextmanager
+def parameters_on_meta():
+    """Parameters are born on "meta" (no memory, no init cost) while buffers stay real.
+
+    Why not `torch.device("meta")`: the non-persistent buffers (rotary frequencies, Gemma's embedding scale)
+    are computed in `__init__` and are in no checkpoint, so they must be computed for real.
+    """
+    register = nn.Module.register_parameter
+
+    def on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        register(module, name, param)
+        if param is not None and param.device.type != "meta":
+            module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+
+    nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
 def build_from_config(config: dict, device: str | torch.device = "cpu") -> FlorenzModel:
     """Instantiate a model for a config dict; on "meta" nothing is allocated."""
     with torch.device(device):
@@ -48,24 +76,59 @@ def build_from_config(config: dict, device: str | torch.device = "cpu") -> Flore
     return model
 
 
+def build_empty(config: dict) -> FlorenzModel:
+    """A model whose parameters are on "meta" (buffers real), to be filled with `load_state(..., assign=True)`."""
+    with parameters_on_meta():
+        model = FlorenzModel(config)
+    return model
+
+
+def checkpoint_paths(cfg: ModelConfig) -> ModelConfig:
+    """`cfg` with florence_path / gemma_path filled from `hub_dir` and the preset's hub repositories."""
+    preset = get_preset(cfg.preset)
+    if not cfg.hub_dir or preset.micro:
+        return cfg
+    hub = Path(cfg.hub_dir)
+    if not hub.is_dir():
+        raise FlorenzError(f"model.hub_dir not found: {hub}")
+    florence, gemma = preset.checkpoints
+    microsoft = hub / "microsoft" / Path(florence).name  # the original release, read as well (florence2_original)
+    florence_dir = microsoft if not (hub / florence).exists() and microsoft.exists() else hub / florence
+    return dataclasses.replace(cfg, florence_path=cfg.florence_path or str(florence_dir),
+                               gemma_path=cfg.gemma_path or str(hub / gemma))
+
+
 def build_model(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "cpu",
                 encoder_tokenizer=None) -> FlorenzModel:
-    """The model for `cfg`: micro presets random-init from the tokenizer; real presets load local weights
-    when `florence_path` is set (tokenizers then come from the checkpoint directories)."""
-    preset = get_preset(cfg.preset)
+    """The model alone: micro presets random-init from the tokenizer; real presets load local weights when
+    `florence_path` is set, else their architecture with random weights (counting, benchmarks)."""
+    preset, cfg = get_preset(cfg.preset), checkpoint_paths(cfg)
     if cfg.florence_path and not preset.micro:
-        from florenz.models.pretrained import load_pretrained
-
-        return load_pretrained(cfg, decoder_tokenizer=tokenizer, device=device)[0]
+        return build(cfg, device=device)[0]
     if cfg.gemma_path and not cfg.florence_path:
         raise FlorenzError(f"model.gemma_path is set but model.florence_path is empty (preset {cfg.preset})")
     return build_from_config(model_config(cfg, tokenizer, encoder_tokenizer), device)
 
 
-def build_processor(cfg: ModelConfig, model: FlorenzModel, tokenizer=None, encoder_tokenizer=None):
-    """The processor matching a built model (same tokenizers, the model's image size)."""
+def build(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "cpu"):
+    """(model, processor) for every preset. `tokenizer` is the data's tokenizer: micro presets use it (unless
+    `model.tokenizer_path` is set); real presets ignore it and read theirs from the checkpoint directories."""
     from florenz.models.processor import Processor
 
+    preset, cfg = get_preset(cfg.preset), checkpoint_paths(cfg)
+    if not preset.micro:
+        if not cfg.florence_path:
+            raise FlorenzError(f"preset {preset.name} needs model.hub_dir or model.florence_path (a local Florence-2 "
+                               f"checkpoint such as {preset.checkpoints[0]}; its tokenizer is the encoder's)")
+        from florenz.models.pretrained import load_pretrained
+
+        return load_pretrained(cfg, device=device)
+    if cfg.tokenizer_path:
+        from florenz.data.tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(cfg.tokenizer_path)
     if tokenizer is None:
-        raise FlorenzError(f"a processor for preset {cfg.preset!r} needs the decoder tokenizer")
-    return Processor(encoder_tokenizer or tokenizer, tokenizer, int(model.config.image_size))
+        raise FlorenzError(f"micro preset {preset.name!r} needs a tokenizer (the data's tokenizer.json or "
+                           "model.tokenizer_path)")
+    model = build_from_config(model_config(cfg, tokenizer), device)
+    return model, Processor(tokenizer, tokenizer, int(model.config.image_size))

@@ -51,8 +51,12 @@ def save_model(model, processor, directory: str | Path) -> Path:
     return directory
 
 
-def load_state(model, state: dict[str, torch.Tensor], source: str, allow_missing: tuple[str, ...] = ()) -> None:
-    """Strict load that names missing / unexpected / mis-shaped tensors; `allow_missing` are name markers."""
+def load_state(model, state: dict[str, torch.Tensor], source: str, allow_missing: tuple[str, ...] = (),
+               assign: bool = False) -> None:
+    """Strict load that names missing / unexpected / mis-shaped tensors; `allow_missing` are name markers.
+
+    `assign=True` (a model built by `build_empty`): the tensors become the parameters (cast to the model's
+    dtype), so loading holds one copy of the weights, not two."""
     expected = {k: v for k, v in model.state_dict().items() if k not in TIED}
     missing = [k for k in expected if k not in state and not any(m in k for m in allow_missing)]
     unexpected = [k for k in state if k not in expected]
@@ -62,14 +66,16 @@ def load_state(model, state: dict[str, torch.Tensor], source: str, allow_missing
         if names:
             more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
             raise FlorenzError(f"{source}: {len(names)} {what} weights: {', '.join(names[:8])}{more}")
-    model.load_state_dict(state, strict=False)
+    if assign:
+        state = {k: v.to(expected[k].dtype) for k, v in state.items()}
+    model.load_state_dict(state, strict=False, assign=assign)
     model.lm_head.weight = model.decoder.embed_tokens.weight
 
 
 def load_model(directory: str | Path, device: str | torch.device | None = None):
     """(model, processor) from a directory written by save_model."""
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.build import build_from_config
+    from florenz.models.build import build_empty
     from florenz.models.processor import Processor
 
     directory = Path(directory)
@@ -77,9 +83,9 @@ def load_model(directory: str | Path, device: str | torch.device | None = None):
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FlorenzError(f"model weights not found: {weights}")
-    model = build_from_config(meta["model"], device=device or "cpu")
-    load_state(model, load_file(str(weights)), str(weights))
-    model.eval()
+    model = build_empty(meta["model"])
+    load_state(model, load_file(str(weights)), str(weights), assign=True)
+    model = model.to(device or "cpu").eval()
     proc = meta.get("processor", {})
     if proc.get("shared_tokenizer", True):
         dec = enc = load_tokenizer(directory)

@@ -19,9 +19,12 @@ def softcap_conflict(impl: str, softcap: float | None) -> str | None:
 @dataclass
 class ModelConfig:
     preset: str = "micro-bart-s"  # see `florenz models`
-    florence_path: str = ""  # local Florence-2 checkpoint dir (real presets); empty = random init
-    gemma_path: str = ""  # local Gemma-2 checkpoint dir (Gemma-kind real presets)
-    tokenizer_path: str = ""  # decoder tokenizer dir/file; empty = the data's tokenizer (micro world)
+    # Real presets: a folder of hub downloads laid out as ORG/NAME (florence-community/Florence-2-base,
+    # google/gemma-2-2b, ...); each preset finds its checkpoints there (presets.py). The paths below win.
+    hub_dir: str = ""
+    florence_path: str = ""  # local Florence-2 checkpoint dir (real presets); its tokenizer is the encoder's
+    gemma_path: str = ""  # local Gemma-2 checkpoint dir: the Gemma kind's decoder; the decoder tokenizer of both kinds
+    tokenizer_path: str = ""  # decoder tokenizer dir/file overriding the above (micro: default the data's)
     freeze: str = "default"  # freezing policy name, see florenz.models.freezing
     image_size: int = 0  # 0 = the preset's / the data's default
     # attention kernel, see models/runtime.py: auto (transformers' choice) | eager | sdpa

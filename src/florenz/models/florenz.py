@@ -99,10 +99,11 @@ class FlorenzModel(nn.Module):
         feats = self.vision_tower(pixel_values.to(self.projector.image_projection.weight.dtype)).last_hidden_state
         return self.projector(feats)
 
-    def encode(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-               ) -> EncoderOutput:
-        """Visual tokens in front of the embedded prompt, through the BART encoder."""
-        visual = self.visual_tokens(pixel_values)
+    def encode(self, pixel_values: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               visual_tokens: torch.Tensor | None = None) -> EncoderOutput:
+        """Visual tokens in front of the embedded prompt, through the BART encoder. `visual_tokens`: the
+        projector's output computed beforehand (a frozen tower computes each image once), instead of pixels."""
+        visual = self.visual_tokens(pixel_values) if visual_tokens is None else visual_tokens
         prompt = self.encoder.embed_tokens(input_ids)
         embeds = torch.cat([visual.to(prompt.dtype), prompt], dim=1)
         mask = torch.cat([attention_mask.new_ones(visual.shape[:2]), attention_mask], dim=1)
@@ -134,15 +135,17 @@ class FlorenzModel(nn.Module):
 
     def forward(
         self,
-        pixel_values: torch.Tensor,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        decoder_input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        visual_tokens: torch.Tensor | None = None,
     ) -> FlorenzOutput:
-        """Teacher-forced logits; `labels` are aligned with `decoder_input_ids` (labels = target + [eos])."""
-        enc = self.encode(pixel_values, input_ids, attention_mask)
+        """Teacher-forced logits; `labels` are aligned with `decoder_input_ids` (labels = target + [eos]).
+        Give `pixel_values` or pre-computed `visual_tokens` (see `encode`)."""
+        enc = self.encode(pixel_values, input_ids, attention_mask, visual_tokens)
         out = self.decode(decoder_input_ids, enc, decoder_attention_mask)
         if labels is not None:
             out.loss = token_mean_loss(out.logits, labels)

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 
 from florenz.errors import FlorenzError
 
+# transformers' native Florence-2 checkpoints (microsoft/Florence-2-* hold remote-code weights), and Gemma-2
+FLORENCE_BASE, FLORENCE_LARGE = "florence-community/Florence-2-base", "florence-community/Florence-2-large"
+GEMMA_2B, GEMMA_9B = "google/gemma-2-2b", "google/gemma-2-9b"
 GEMMA_VOCAB = 256_000  # Gemma-2 tokenizer; the Florence decoder's vocabulary is remapped to it
 BART_VOCAB = 51_289  # Florence-2's BART tokenizer (+ location tokens); the encoder keeps it
 
@@ -41,6 +44,9 @@ class Preset:
     encoder_vocab_size: int = BART_VOCAB
     micro: bool = False
     about: str = ""
+    # Hub repositories (ORG/NAME under model.hub_dir) of the Florence-2 and Gemma-2 checkpoints. The BART kind
+    # reads only the Gemma-2 tokenizer from its Gemma repository (the vocabulary its decoder is remapped to).
+    checkpoints: tuple[str, str] = ("", "")
 
 
 def _davit(dims: tuple[int, ...], heads: tuple[int, ...], depths: tuple[int, ...], proj: int, **kw) -> dict:
@@ -96,12 +102,16 @@ _MICRO = dict(image_size=64, decoder_vocab_size=0, encoder_vocab_size=0, micro=T
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("F-0.4B", "bart", _VISION_BASE, _TEXT_BASE, about="Florence-2-base, BART decoder, Gemma-2 vocab"),
-        Preset("F-1.0B", "bart", _VISION_LARGE, _TEXT_LARGE, about="Florence-2-large, BART decoder, Gemma-2 vocab"),
+        Preset("F-0.4B", "bart", _VISION_BASE, _TEXT_BASE, about="Florence-2-base, BART decoder, Gemma-2 vocab",
+               checkpoints=(FLORENCE_BASE, GEMMA_2B)),
+        Preset("F-1.0B", "bart", _VISION_LARGE, _TEXT_LARGE, about="Florence-2-large, BART decoder, Gemma-2 vocab",
+               checkpoints=(FLORENCE_LARGE, GEMMA_2B)),
         Preset("F-3.5B", "gemma", _VISION_LARGE, _TEXT_LARGE, _gemma(2304, 26, 8, 4, 256, 9216),
-               about="Florence-2-large vision+encoder, gemma-2-2b decoder + cross-attention"),
+               about="Florence-2-large vision+encoder, gemma-2-2b decoder + cross-attention",
+               checkpoints=(FLORENCE_LARGE, GEMMA_2B)),
         Preset("F-11.2B", "gemma", _VISION_LARGE, _TEXT_LARGE, _gemma(3584, 42, 16, 8, 256, 14336),
-               about="Florence-2-large vision+encoder, gemma-2-9b decoder + cross-attention"),
+               about="Florence-2-large vision+encoder, gemma-2-9b decoder + cross-attention",
+               checkpoints=(FLORENCE_LARGE, GEMMA_9B)),
         Preset("micro-bart-xxs", "bart", _micro_vision((16, 32), (1, 2), 32), _micro_text(32, 1, 2), **_MICRO),
         Preset("micro-bart-xs", "bart", _micro_vision((16, 32), (1, 2), 48), _micro_text(48, 1, 2), **_MICRO),
         Preset("micro-bart-s", "bart", _micro_vision((32, 64), (2, 4), 96), _micro_text(96, 2, 4), **_MICRO),

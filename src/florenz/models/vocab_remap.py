@@ -48,8 +48,11 @@ def remap_plan(gemma_tokenizer, bart_tokenizer) -> list[list[int]]:
 
 @torch.no_grad()
 def remap_embedding(bart_weight: torch.Tensor, gemma_tokenizer, bart_tokenizer, std: float = 0.02,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """A (len(gemma_tokenizer), d) embedding built from BART's (V_bart, d) rows."""
+                    generator: torch.Generator | None = None, chunk: int = 8192) -> torch.Tensor:
+    """A (len(gemma_tokenizer), d) embedding built from BART's (V_bart, d) rows.
+
+    Rows are averaged `chunk` Gemma ids at a time: gathering every matched BART row at once would hold
+    ~3 x 256k x d floats beside the result (2 GB for F-0.4B), more than the model itself."""
     plan = remap_plan(gemma_tokenizer, bart_tokenizer)
     bad = [i for row in plan for i in row if i >= bart_weight.shape[0]]
     if bad:
@@ -57,11 +60,14 @@ def remap_embedding(bart_weight: torch.Tensor, gemma_tokenizer, bart_tokenizer, 
         raise FlorenzError(f"BART tokenizer id {bad[0]} is outside the Florence embedding ({rows} rows)")
     weight = bart_weight.float()
     out = torch.empty(len(plan), weight.shape[1]).normal_(0.0, std, generator=generator)
-    lengths = torch.tensor([len(r) for r in plan])
-    have = lengths > 0
-    if have.any():
-        flat = torch.tensor([i for r in plan for i in r], dtype=torch.long)
-        owner = torch.repeat_interleave(torch.arange(len(plan)), lengths)
-        sums = torch.zeros_like(out).index_add_(0, owner, weight[flat])
-        out[have] = sums[have] / lengths[have, None].to(out.dtype)
+    for lo in range(0, len(plan), chunk):
+        part = plan[lo:lo + chunk]
+        lengths = torch.tensor([len(r) for r in part])
+        have = lengths > 0
+        if not have.any():
+            continue
+        flat = torch.tensor([i for r in part for i in r], dtype=torch.long)
+        owner = torch.repeat_interleave(torch.arange(len(part)), lengths)
+        sums = torch.zeros(len(part), weight.shape[1]).index_add_(0, owner, weight[flat])
+        out[lo:lo + len(part)][have] = sums[have] / lengths[have, None].to(out.dtype)
     return out.to(bart_weight.dtype)

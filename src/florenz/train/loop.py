@@ -50,7 +50,7 @@ class TrainStep(nn.Module):
         self.model = model
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if "pixel_values" in batch:
+        if "pixel_values" in batch or "visual_tokens" in batch:
             return self.model(**batch).loss
         return self.model.decoder_lm_loss(**batch)
 
@@ -109,8 +109,8 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     torch.manual_seed(t.seed)
     random.seed(t.seed)
     data_dir = setup.resolve_data(cfg, env)
-    tokenizer = setup.load_tokenizer(cfg, data_dir)
-    model, processor = setup.build(cfg, tokenizer, env.device)
+    model, processor = setup.build(cfg, setup.load_tokenizer(cfg, data_dir), env.device)
+    tokenizer = processor.decoder_tokenizer  # the decoder-LM stage's; real presets bring theirs
     amp = setup.amp_dtype(t.precision, env.device)
     mode = resolve_mode(t.distributed, env, sum(p.numel() for p in model.parameters()))
     stages = setup.make_stages(cfg, env, data_dir, tokenizer, processor)
@@ -131,6 +131,10 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.toml")
+    if t.vision_pretrain_samples > 0 and payload is None and not t.init_from:  # Florence-2's part (micro)
+        from florenz.train.vision_pretrain import run_vision_pretrain
+
+        run_vision_pretrain(cfg, model, processor, data_dir, out, env.is_main)
     logger = RunLogger(out, enabled=env.is_main)
     logger.truncate_after(state.step)
     loop = Loop(cfg, out, env, model, logger, mode, amp, fsdp_step)
@@ -150,6 +154,10 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     finally:
         logger.close()
     result = setup.finish(cfg, out, env, model, processor, stages, state, mode, fsdp_step, data_dir)
+    if env.is_main:
+        from florenz.train.vision_pretrain import annotate_result
+
+        result = annotate_result(out, result)
     barrier(env)
     return result
 
@@ -212,6 +220,10 @@ class Loop:
         skips = getattr(source, "skips", None)
         if skips is not None and skips.counts and state.stage_step == 0:  # counted in the log, once per run
             self.logger.log({"step": state.step, "stage": stage.name, "data_skipped": skips.summary()})
+        if stage.name == "vl" and t.frozen_vision_features and self.mode == "none":
+            from florenz.train.vl import with_frozen_vision
+
+            source = with_frozen_vision(source, self.model)
         if resume is not None:
             if resume.get("sharded"):
                 dcp.load_optimizer(self.model, opt, resume)

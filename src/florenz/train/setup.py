@@ -63,17 +63,23 @@ def resolve_data(cfg: Config, env: DistEnv) -> Path:
 
 
 def load_tokenizer(cfg: Config, data_dir: Path):
+    """The data's tokenizer for micro presets; None where the builder reads its own (real presets from their
+    checkpoints, or `model.tokenizer_path`)."""
     from florenz.data.tokenizer import load_tokenizer as load
+    from florenz.models.presets import get_preset
 
-    return load(cfg.model.tokenizer_path or data_dir)
+    if not get_preset(cfg.model.preset).micro or cfg.model.tokenizer_path:
+        return None
+    return load(data_dir)
 
 
 def build(cfg: Config, tokenizer, device: torch.device):
-    from florenz.models.build import build_model, build_processor
+    """(model in train mode on `device`, processor) from the one builder (florenz.models.build), run as configured
+    (attention kernel, activation checkpointing: models/runtime.py)."""
+    from florenz.models.build import build as build_model_and_processor
     from florenz.models.runtime import enable_activation_checkpointing, set_attn_implementation
 
-    model = build_model(cfg.model, tokenizer=tokenizer, device="cpu")
-    processor = build_processor(cfg.model, model, tokenizer=tokenizer)
+    model, processor = build_model_and_processor(cfg.model, tokenizer=tokenizer, device="cpu")
     set_attn_implementation(model, cfg.model.attn_implementation)
     if cfg.train.activation_checkpointing:
         enable_activation_checkpointing(model)
@@ -117,6 +123,10 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
     if t.samples < t.batch_size:
         raise FlorenzError(f"train.samples ({t.samples}) must be at least train.batch_size ({t.batch_size})")
     mb = micro_batch(cfg, t.batch_size, env.world_size, "train.batch_size")
+    if t.vision_pretrain_samples:
+        from florenz.train.vision_pretrain import check_settings
+
+        check_settings(t, env.world_size)
     stages = []
     if t.decoder_lm_languages and t.decoder_lm_samples > 0:
         from florenz.languages import check_languages
@@ -154,10 +164,13 @@ def load_optimizer_state(model: nn.Module, opt, state: dict, mode: str) -> None:
 
 
 def init_from(model: nn.Module, path: str, mode: str) -> None:
-    """Start from another run's weights (fine-tuning): its `model/` directory or one of its checkpoints."""
+    """Start from another run's weights (fine-tuning): a run directory, its `model/` directory or one of its
+    checkpoints (what `florenz eval` accepts)."""
     from florenz.models.checkpoint import WEIGHTS_FILE, load_state
 
     p = Path(path)
+    if not (p / "state.pt").is_file() and not (p / WEIGHTS_FILE).is_file() and (p / "model" / WEIGHTS_FILE).is_file():
+        p = p / "model"  # a run directory
     if (p / "state.pt").is_file():
         from florenz.train import dcp
 
@@ -171,7 +184,8 @@ def init_from(model: nn.Module, path: str, mode: str) -> None:
 
         state = load_file(str(p / WEIGHTS_FILE))
     else:
-        raise FlorenzError(f"train.init_from: {p} holds neither a checkpoint (state.pt) nor a model ({WEIGHTS_FILE})")
+        raise FlorenzError(f"train.init_from: {p} holds neither a checkpoint (state.pt) nor a model ({WEIGHTS_FILE}), "
+                           "nor is it a run directory with model/")
     if mode == "fsdp":
         load_model_state(model, {**state, "lm_head.weight": state["decoder.embed_tokens.weight"]}, mode)
     else:
