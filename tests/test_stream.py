@@ -240,3 +240,16 @@ def test_stream_without_usable_records_is_one_line_error(tmp_path, processor, wo
     with pytest.raises(FlorenzError, match="no usable record") as e:
         source(tmp_path, processor, workers=workers).step_batches(4, 4)
     assert "\n" not in str(e.value) and "Traceback" not in str(e.value)
+
+
+def test_close_ends_the_workers(synthetic, processor):
+    """The loop closes a streamed source at the end of its stage: its DataLoader workers end then, not at exit."""
+    import gc
+    import multiprocessing
+
+    src = source(synthetic, processor, workers=1)
+    src.step_batches(4, 4)
+    assert multiprocessing.active_children()
+    src.close()
+    gc.collect()
+    assert not multiprocessing.active_children()

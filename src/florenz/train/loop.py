@@ -285,6 +285,8 @@ class Loop:
                 t_log, samples_log, tokens_log = time.perf_counter(), 0, 0
             if last_step or (t.checkpoint_every > 0 and state.step % t.checkpoint_every == 0):
                 self.save(state, opt, source, scaler)
+        if hasattr(source, "close"):  # a streamed source's DataLoader workers end with the stage
+            source.close()
 
     def _autocast(self):
         if self.amp_dtype is None or self.mode == "fsdp":  # FSDP2 casts through its MixedPrecisionPolicy

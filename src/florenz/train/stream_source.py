@@ -78,6 +78,10 @@ class StreamSource(BatchSource):
             self.skips.check(self.dcfg.max_skipped_share, f"training data {self.data_dir} (streamed)")
         return out
 
+    def close(self) -> None:
+        """End the DataLoader workers (a later step_batches starts them again, from the saved slot states)."""
+        self._iter = None
+
     def collate(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         """A representative batch of len(rows) streamed samples (read in this process; for FLOP counting)."""
         spec = StreamSpec(**{**self.spec.__dict__, "micro_batch": len(rows), "workers": 0, "buffer": 1,
