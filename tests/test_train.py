@@ -34,6 +34,15 @@ def overrides(world: Path, **extra) -> list[str]:
     return [f"{k}={v}" for k, v in base.items()]
 
 
+def free_port() -> str:
+    """A port nobody listens on now (other test runs on this machine launch torchrun too)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def cli(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "florenz.cli", *args], cwd=ROOT, env=env,
@@ -157,12 +166,13 @@ def test_bad_settings_are_one_line_errors(tiny_world, tmp_path, key, value, need
 def test_two_processes_match_one(tiny_world, tmp_path, mode):
     """torchrun, 2 gloo processes x micro batch 4 == 1 process x 2 micro batches of 4 (same global batch 8).
     Gradients are token-weighted over the global batch, so only float summation order differs: tolerance 1e-4.
-    FSDP2 shards per decoder layer (the Gemma kind's 0-dim gates stay replicated)."""
+    FSDP2 shards per decoder layer (the Gemma kind's 0-dim gates stay replicated). Checkpoints are sharded
+    (train/dcp.py); resuming from one is exact, and its export equals the run's final model."""
     sets = overrides(tiny_world, **{"train.samples": 32, "train.distributed": mode, "train.checkpoint_every": 5,
                                     "train.keep_checkpoints": 3})
     one = train_run(load_config("micro", sets), tmp_path / "one")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    port = str(29517 + (mode == "fsdp"))
+    port = free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port, "-m",
            "florenz.cli", "train", "micro", "--out", str(tmp_path / "two"), "--json",
            *[a for s in sets for a in ("--set", s)]]
@@ -175,14 +185,46 @@ def test_two_processes_match_one(tiny_world, tmp_path, mode):
     rows1 = [json.loads(x)["loss"] for x in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
     rows2 = [json.loads(x)["loss"] for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
     assert rows2 == pytest.approx(rows1, abs=1e-4)
-    if mode == "fsdp":  # resume from gathered full state dicts: drop the final checkpoint and go again
-        import shutil
+    # sharded checkpoints (torch.distributed.checkpoint): shards of both ranks, state.pt without weights
+    latest = ckpt.latest_checkpoint(tmp_path / "two")
+    assert latest.name == "step-00000006" and (latest / "dcp" / ".metadata").is_file()
+    assert len(list((latest / "dcp").glob("*.distcp"))) == 2
+    assert "model" not in ckpt.load_checkpoint(latest) and ckpt.load_checkpoint(latest)["sharded"]
+    # the export of the last (sharded) checkpoint is the run's final model
+    from florenz.models.checkpoint import load_model
 
-        shutil.rmtree(ckpt.latest_checkpoint(tmp_path / "two"))
-        (tmp_path / "two" / "result.json").unlink()
-        assert ckpt.latest_checkpoint(tmp_path / "two").name == "step-00000005"
-        cmd[cmd.index(port)] = str(29519)
-        proc = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        again = json.loads((tmp_path / "two" / "result.json").read_text())
-        assert again["final_loss"] == pytest.approx(two["final_loss"], abs=1e-6)
+    out = cli(["export", str(latest), "--out", str(tmp_path / "exported")])
+    _, err = out.communicate(timeout=120)
+    assert out.returncode == 0, err[-2000:]
+    final, exported = load_model(tmp_path / "two" / "model")[0], load_model(tmp_path / "exported")[0]
+    assert all(torch.equal(a, b) for a, b in zip(final.state_dict().values(), exported.state_dict().values(),
+                                                 strict=True))
+    # fine-tuning from a sharded checkpoint, in one process (train.init_from)
+    from florenz.data.tokenizer import load_tokenizer
+    from florenz.train import setup
+
+    cfg = load_config("micro", sets)
+    fresh, _ = setup.build(cfg, load_tokenizer(tiny_world), torch.device("cpu"))
+    setup.init_from(fresh, str(latest), "none")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), final.state_dict().values(),
+                                                 strict=True))
+    # exact resume from the sharded step-5 checkpoint: drop the final one and go again
+    import shutil
+
+    shutil.rmtree(latest)
+    (tmp_path / "two" / "result.json").unlink()
+    assert ckpt.latest_checkpoint(tmp_path / "two").name == "step-00000005"
+    cmd[cmd.index(port)] = free_port()
+    proc = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert again["final_loss"] == pytest.approx(two["final_loss"], abs=1e-6)
+
+
+def test_sharded_checkpoint_without_its_shards_is_unreadable(tmp_path):
+    """A sharded checkpoint whose dcp/ index is missing is reported (and resume falls back to the previous one)."""
+    from florenz.train import dcp
+
+    ckpt.save_checkpoint(tmp_path, 3, {"sharded": True, "state": {}})
+    with pytest.raises(FlorenzError, match=r"unreadable checkpoint .*dcp/\.metadata"):
+        dcp.load_payload(ckpt.latest_checkpoint(tmp_path))

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from florenz.data.config import DataConfig
+from florenz.data.config import LOADERS, DataConfig
 from florenz.errors import ConfigError
 from florenz.evaluate.config import EvalConfig
-from florenz.models.config import ModelConfig
+from florenz.models.config import ATTN_IMPLEMENTATIONS, ModelConfig
 from florenz.sweep.config import SweepConfig
-from florenz.train.config import TrainConfig
+from florenz.train.config import COMPILE_BACKENDS, TrainConfig
 from florenz.world.config import WorldConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: named configs ship in the wheel
@@ -117,7 +117,7 @@ def config_from_dict(data: dict, source: str = "dict") -> Config:
 RANGES: dict[str, str] = {
     "model.image_size": ">= 0",
     "data.max_source_tokens": "> 0", "data.max_target_tokens": "> 0", "data.class_weights": ">= 0 each",
-    "data.max_skipped_share": "in [0, 1]",
+    "data.max_skipped_share": "in [0, 1]", "data.workers": ">= 0", "data.shuffle_buffer": "> 0",
     "train.samples": "> 0", "train.batch_size": "> 0", "train.micro_batch_size": ">= 0", "train.lr": "> 0",
     "train.warmup_steps": ">= 0", "train.min_lr_ratio": "in [0, 1]", "train.weight_decay": ">= 0",
     "train.beta1": "in [0, 1)", "train.beta2": "in [0, 1)", "train.grad_clip": "> 0 or off", "train.seed": ">= 0",
@@ -129,6 +129,9 @@ RANGES: dict[str, str] = {
     "sweep.contrast_decoder_languages": ">= 0 each", "sweep.seeds": ">= 0 each", "sweep.workers": "> 0",
     "sweep.threads_per_worker": ">= 0", "sweep.slurm_time_min": "> 0",
 }
+# String keys with a closed set of values, checked with the ranges.
+CHOICES: dict[str, tuple[str, ...]] = {"model.attn_implementation": ATTN_IMPLEMENTATIONS, "data.loader": LOADERS,
+                                       "train.compile": COMPILE_BACKENDS}
 _TESTS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, "in [0, 1]": lambda v: 0 <= v <= 1,
           "in [0, 1)": lambda v: 0 <= v < 1, "> 0 or off": lambda v: v == "off" or (not isinstance(v, str) and v > 0)}
 
@@ -141,6 +144,8 @@ def validate(cfg: Config) -> Config:
         for v in items:
             if isinstance(v, float) and not math.isfinite(v):
                 raise ConfigError(f"config key {key!r} must be a finite number, got {v}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise ConfigError(f"config key {key!r} must be one of {', '.join(CHOICES[key])}, got {value!r}")
         rule = RANGES.get(key)
         if rule is None:
             continue
@@ -149,6 +154,8 @@ def validate(cfg: Config) -> Config:
         if bad:
             shown = rule.removesuffix(" each")
             raise ConfigError(f"config key {key!r} must be {shown}{' (every value)' if each else ''}, got {bad[0]!r}")
+    if problem := cfg.model.attention_problem():
+        raise ConfigError(problem)
     return cfg
 
 

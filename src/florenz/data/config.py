@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+LOADERS = ("memory", "stream")  # data.loader: in-memory tables (train/vl.py) or streamed shards (data/stream.py)
+
 
 @dataclass
 class DataConfig:
@@ -18,3 +20,8 @@ class DataConfig:
     # Training stops when more than this share of the split's samples is unusable (corrupt record or image,
     # missing keys, empty text, records missing against stats.json); below it they are skipped and counted.
     max_skipped_share: float = 0.01
+    # How training reads the split: "memory" (tables held in memory: small data, the micro world) or "stream"
+    # (shards through DataLoader workers, shuffle buffer, per-image annotation choice; memory flat in data size).
+    loader: str = "memory"
+    workers: int = 2  # DataLoader workers of the stream (0 = in the training process)
+    shuffle_buffer: int = 1000  # records in each worker's shuffle buffer (the paper's 1,000)

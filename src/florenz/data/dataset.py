@@ -178,33 +178,40 @@ def _usable_records(data_dir: Path, split: str, skips: SkipReport) -> tuple[list
     """Records with an image and their usable samples; everything else counted in `skips`."""
     records, samples = [], []
     for rec in read_records(data_dir, split, on_bad=lambda e, reason: skips.add(reason, str(e))):
-        try:
-            raw = rec.raw_samples
-        except FlorenzError as e:
-            skips.add("invalid_json", str(e))
-            continue
-        usable = []
-        for i, d in enumerate(raw):
-            where = f"{rec.where}, sample {i}"
-            try:
-                s = Sample.from_dict(d, where)
-            except FlorenzError as e:
-                skips.add("bad_sample", str(e))
-                continue
-            if not s.tgt.strip():
-                skips.add("empty_target", f"{where}: empty target text")
-            elif s.task == "translation" and not s.src.strip():
-                skips.add("empty_source", f"{where}: empty translation source")
-            else:
-                usable.append(s)
-        if not rec.image:
-            if usable:
-                skips.add("no_image", f"{rec.where} has no image", len(usable))
-            continue
+        usable = usable_samples(rec, skips)
         if usable:
             records.append(rec)
             samples.append(usable)
     return records, samples
+
+
+def usable_samples(rec: Record, skips: SkipReport) -> list[Sample]:
+    """The samples of one record that training can use (none without an image); the rest counted by reason.
+    Shared by the in-memory tables and the stream (data/stream.py)."""
+    try:
+        raw = rec.raw_samples
+    except FlorenzError as e:
+        skips.add("invalid_json", str(e))
+        return []
+    usable = []
+    for i, d in enumerate(raw):
+        where = f"{rec.where}, sample {i}"
+        try:
+            s = Sample.from_dict(d, where)
+        except FlorenzError as e:
+            skips.add("bad_sample", str(e))
+            continue
+        if not s.tgt.strip():
+            skips.add("empty_target", f"{where}: empty target text")
+        elif s.task == "translation" and not s.src.strip():
+            skips.add("empty_source", f"{where}: empty translation source")
+        else:
+            usable.append(s)
+    if not rec.image:
+        if usable:
+            skips.add("no_image", f"{rec.where} has no image", len(usable))
+        return []
+    return usable
 
 
 def _check_image(rec: Record) -> None:

@@ -165,6 +165,11 @@ def read_records(data_dir: str | Path, split: str, on_bad: OnBad | None = None) 
         yield from _read_tar(p, on_bad or _raise)
 
 
+def read_shard(path: Path, on_bad: OnBad | None = None) -> Iterator[Record]:
+    """The records of one shard in tar order (the stream reads shards one at a time, data/stream.py)."""
+    yield from _read_tar(Path(path), on_bad or _raise)
+
+
 def _raise(error: FlorenzError, reason: str) -> None:
     raise error
 

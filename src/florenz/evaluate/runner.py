@@ -50,11 +50,11 @@ def load_for_eval(model_dir: Path, cfg: Config | None = None, data_dir: Path | N
             raise FlorenzError(f"eval: checkpoint {model_dir} is not inside a run directory (config.toml, result.json)")
         import torch
 
-        from florenz.train.checkpoint import load_checkpoint
+        from florenz.train.dcp import model_state
         from florenz.train.setup import build, load_tokenizer
 
         model, processor = build(cfg, load_tokenizer(cfg, data_dir), torch.device("cpu"))
-        model.load_state_dict(load_checkpoint(model_dir)["model"])
+        model.load_state_dict(model_state(model_dir, model))  # one-file or sharded (distributed) checkpoint
         return model.eval(), processor
     loaded = load_model(model_dir)
     model, processor = loaded if isinstance(loaded, tuple) else (loaded, loaded.processor)

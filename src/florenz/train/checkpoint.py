@@ -43,18 +43,39 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
     """Write `state` as checkpoint `step` (temp dir + fsync + rename), then prune to the last `keep`."""
+    tmp = temp_dir(run_dir, step, f"{os.getpid()}")
+    try:
+        write_state(tmp, state)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return publish(run_dir, step, tmp, keep)
+
+
+def temp_dir(run_dir: str | Path, step: int, tag: str) -> Path:
+    """A fresh hidden directory for checkpoint `step` (stray ones of earlier crashes removed first)."""
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".step-*.tmp*"):
         shutil.rmtree(stale, ignore_errors=True)
-    final = root / f"step-{step:08d}"
-    tmp = root / f".step-{step:08d}.tmp{os.getpid()}"
+    tmp = root / f".step-{step:08d}.tmp{tag}"
     tmp.mkdir()
+    return tmp
+
+
+def write_state(directory: Path, state: dict[str, Any]) -> None:
+    """`state.pt` in `directory`, fsynced; written last, it marks a checkpoint complete."""
+    with open(directory / STATE_FILE, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def publish(run_dir: str | Path, step: int, tmp: Path, keep: int) -> Path:
+    """Rename a complete temp dir into `step-XXXXXXXX` (swapping out an older one), then keep the last `keep`."""
+    root = checkpoint_dir(run_dir)
+    final = root / f"step-{step:08d}"
     try:
-        with open(tmp / STATE_FILE, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
         if final.exists():  # re-saving a step (e.g. the end of a resumed run): swap, then drop the old one
             old = root / f".step-{step:08d}.tmp-old{os.getpid()}"
             final.replace(old)

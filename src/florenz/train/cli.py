@@ -32,3 +32,18 @@ def train(
             f"C={result['compute']:.3g} FLOPs -> {out}")
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one report
         emit(result, as_json, text=text)
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint of a run: RUN/checkpoints/step-XXXXXXXX."),
+    out: Path = out_option("Model directory to write (default: RUN/export-step-XXXXXXXX).", None),
+    as_json: bool = json_option(),
+) -> None:
+    """Export a training checkpoint (one-file or sharded by a distributed run) as a model directory for
+    `florenz eval`, `florenz caption` and `florenz.load`."""
+    from florenz.io import check_dir_path
+    from florenz.train.dcp import export_model
+
+    target = check_dir_path(out or checkpoint.resolve().parents[1] / f"export-{checkpoint.resolve().name}")
+    export_model(checkpoint, target)
+    emit({"checkpoint": str(checkpoint), "model": str(target)}, as_json, text=f"exported {checkpoint} -> {target}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+COMPILE_BACKENDS = ("off", "inductor", "aot_eager", "eager")  # train.compile: off, or a torch.compile backend
+
 
 @dataclass
 class TrainConfig:
@@ -26,6 +28,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     distributed: str = "auto"  # auto | none | ddp | fsdp
     init_from: str = ""  # checkpoint dir to start from (fine-tuning)
+    activation_checkpointing: bool = False  # recompute every encoder/decoder layer in the backward pass
+    compile: str = "off"  # torch.compile the train step: off | inductor | aot_eager | eager (backend name)
     # Decoder language-model pre-training stage (micro models): languages (T = len) and budget.
     decoder_lm_languages: list[str] = field(default_factory=list)
     decoder_lm_samples: int = 0

@@ -25,7 +25,7 @@ from florenz.errors import FlorenzError
 from florenz.io import check_dir_path, dir_lock
 from florenz.models.freezing import apply_freezing
 from florenz.train import checkpoint as ckpt
-from florenz.train import rundir, setup
+from florenz.train import dcp, rundir, setup
 from florenz.train.batches import BatchSource
 from florenz.train.distributed import (
     DistEnv,
@@ -87,7 +87,7 @@ def _resume_point(out: Path, resume: bool) -> tuple[Path | None, dict | None]:
     found = ckpt.list_checkpoints(out)
     for path in reversed(found):
         try:
-            return path, ckpt.load_checkpoint(path)
+            return path, dcp.load_payload(path)
         except FlorenzError as e:
             console.print(f"[yellow]warning:[/] {e}; trying the previous checkpoint")
     if found:
@@ -119,7 +119,10 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     if payload is not None:
         state = RunState(**payload["state"])
         try:
-            setup.load_model_state(model, payload["model"], mode)
+            if payload.get("sharded"):
+                dcp.load_model(model, payload)
+            else:
+                setup.load_model_state(model, payload["model"], mode)
         except RuntimeError as e:  # e.g. a config.toml edited by hand, or a checkpoint copied from another run
             raise FlorenzError(f"checkpoint {latest} does not fit the model of this config "
                                f"({str(e).splitlines()[0]})") from None
@@ -197,9 +200,10 @@ class Loop:
 
     def step_module(self, stage: setup.Stage) -> nn.Module:
         if self.mode == "fsdp":
-            return self.fsdp_step
+            return setup.compiled(self.fsdp_step, self.cfg.train.compile)
         # DDP registers the trainable parameters, so it is rebuilt after each stage's freezing
-        return wrap(TrainStep(self.model), self.mode, self.env, find_unused=stage.name == "decoder_lm")
+        step = wrap(TrainStep(self.model), self.mode, self.env, find_unused=stage.name == "decoder_lm")
+        return setup.compiled(step, self.cfg.train.compile)
 
     def run_stage(self, index: int, stage: setup.Stage, state: RunState, resume: dict | None) -> None:
         """Train one stage to its budget, from `resume` (a checkpoint inside this stage) if given."""
@@ -221,7 +225,10 @@ class Loop:
 
             source = with_frozen_vision(source, self.model)
         if resume is not None:
-            setup.load_optimizer_state(self.model, opt, resume["optimizer"], self.mode)
+            if resume.get("sharded"):
+                dcp.load_optimizer(self.model, opt, resume)
+            else:
+                setup.load_optimizer_state(self.model, opt, resume["optimizer"], self.mode)
             source.load_state_dict(resume["source"])
             if scaler is not None and resume.get("scaler"):
                 scaler.load_state_dict(resume["scaler"])
@@ -278,6 +285,8 @@ class Loop:
                 t_log, samples_log, tokens_log = time.perf_counter(), 0, 0
             if last_step or (t.checkpoint_every > 0 and state.step % t.checkpoint_every == 0):
                 self.save(state, opt, source, scaler)
+        if hasattr(source, "close"):  # a streamed source's DataLoader workers end with the stage
+            source.close()
 
     def _autocast(self):
         if self.amp_dtype is None or self.mode == "fsdp":  # FSDP2 casts through its MixedPrecisionPolicy
@@ -285,13 +294,14 @@ class Loop:
         return torch.autocast(self.env.device.type, dtype=self.amp_dtype)
 
     def save(self, state: RunState, opt, source: BatchSource, scaler) -> None:
-        model_sd, opt_sd = setup.full_state(self.model, opt, self.mode)
-        if self.env.is_main:
-            payload = {"model": model_sd, "optimizer": opt_sd, "source": source.state_dict(),
-                       "scaler": scaler.state_dict() if scaler else None, "rng": ckpt.rng_state(),
-                       "state": asdict(state)}
-            ckpt.save_checkpoint(self.out_dir, state.step, payload, keep=self.cfg.train.keep_checkpoints)
-        barrier(self.env)
+        extra = {"source": source.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+                 "rng": ckpt.rng_state(), "state": asdict(state)}
+        keep = self.cfg.train.keep_checkpoints
+        if self.mode != "none":  # sharded: every rank writes its part, nothing is gathered (train/dcp.py)
+            dcp.save_sharded(self.out_dir, state.step, self.model, opt, extra, keep, self.env)
+            return
+        ckpt.save_checkpoint(self.out_dir, state.step, {"model": self.model.state_dict(),
+                                                        "optimizer": opt.state_dict(), **extra}, keep=keep)
 
 
 def _adamw(model: nn.Module, weight_decay: float, betas: tuple[float, float], lr: float, env: DistEnv):

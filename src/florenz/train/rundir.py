@@ -25,7 +25,8 @@ OUTPUTS_DIR = "outputs"
 MODEL_WEIGHTS = Path("model") / "model.safetensors"
 # Keys that may change between the sessions of one run: they do not change what is computed.
 RESUMABLE = ("train.threads", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints",
-             "train.decoder_lm_cache", "data.cache_dir", "eval.*", "sweep.*")
+             "train.decoder_lm_cache", "train.compile", "train.activation_checkpointing", "data.cache_dir", "eval.*",
+             "sweep.*")
 
 
 def check_fresh(out: Path) -> None:

@@ -74,11 +74,22 @@ def load_tokenizer(cfg: Config, data_dir: Path):
 
 
 def build(cfg: Config, tokenizer, device: torch.device):
-    """(model in train mode on `device`, processor) from the one builder (florenz.models.build)."""
+    """(model in train mode on `device`, processor) from the one builder (florenz.models.build), run as configured
+    (attention kernel, activation checkpointing: models/runtime.py)."""
     from florenz.models.build import build as build_model_and_processor
+    from florenz.models.runtime import enable_activation_checkpointing, set_attn_implementation
 
     model, processor = build_model_and_processor(cfg.model, tokenizer=tokenizer, device="cpu")
+    set_attn_implementation(model, cfg.model.attn_implementation)
+    if cfg.train.activation_checkpointing:
+        enable_activation_checkpointing(model)
     return model.to(device).train(), processor
+
+
+def compiled(module: nn.Module, backend: str) -> nn.Module:
+    """`torch.compile` of the train step (train.compile: a backend name, or off). A wrapper, so the uncompiled
+    module stays usable for FLOP counting; DDP / FSDP2 attributes are reached through it."""
+    return module if backend == "off" else torch.compile(module, backend=backend)
 
 
 def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -124,18 +135,14 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
         stages.append(Stage("decoder_lm", t.decoder_lm_samples, t.batch_size, mb, t.decoder_lm_lr, LM_FREEZE,
                             functools.cache(lambda: DecoderLMSource(data_dir, langs, tokenizer, d.max_target_tokens,
                                                                     t.seed, d.cache_dir))))
-    stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze,
-                        functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))))
+    if d.loader == "stream":  # shards through DataLoader workers (train/stream_source.py)
+        from florenz.train.stream_source import StreamSource
+
+        vl = functools.cache(lambda: StreamSource(data_dir, processor, d, t.seed, mb, env.rank, env.world_size))
+    else:
+        vl = functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))
+    stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze, vl))
     return stages
-
-
-def full_state(model: nn.Module, opt, mode: str) -> tuple[dict, dict]:
-    """Full (unsharded) model and optimiser state dicts; FSDP gathers them via torch.distributed.checkpoint."""
-    if mode == "fsdp":
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
-
-        return get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return model.state_dict(), opt.state_dict()
 
 
 def load_model_state(model: nn.Module, state: dict, mode: str) -> None:
@@ -165,9 +172,13 @@ def init_from(model: nn.Module, path: str, mode: str) -> None:
     if not (p / "state.pt").is_file() and not (p / WEIGHTS_FILE).is_file() and (p / "model" / WEIGHTS_FILE).is_file():
         p = p / "model"  # a run directory
     if (p / "state.pt").is_file():
-        from florenz.train.checkpoint import load_checkpoint
+        from florenz.train import dcp
 
-        state = {k: v for k, v in load_checkpoint(p)["model"].items() if k != "lm_head.weight"}
+        payload = dcp.load_payload(p)
+        if payload.get("sharded"):  # a distributed run's checkpoint, read into this model however it is wrapped
+            dcp.load_model(model, payload)
+            return
+        state = {k: v for k, v in payload["model"].items() if k != "lm_head.weight"}
     elif (p / WEIGHTS_FILE).is_file():
         from safetensors.torch import load_file
 

@@ -1,0 +1,42 @@
+"""How a built model runs (not what it computes): the attention kernel and activation checkpointing.
+
+Both are transformers' own mechanisms, switched on the model's sub-models (vision tower, BART encoder,
+decoder): `config._attn_implementation` is read by every attention layer at call time, and
+`activation_checkpointing_enable` makes each `GradientCheckpointingLayer` (every encoder and decoder layer,
+our Gemma cross layers included) recompute its activations in the backward pass. Neither changes a weight.
+
+Gemma-2 soft-caps its attention logits (`attn_logit_softcapping`, 50); `sdpa` silently drops the cap, so a
+soft-capped decoder refuses it. `auto` keeps transformers' choice (sdpa for vision and BART, eager for Gemma-2).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from florenz.errors import FlorenzError
+from florenz.models.config import ATTN_IMPLEMENTATIONS, softcap_conflict
+
+
+def attention_parts(model: nn.Module) -> dict[str, object]:
+    """{part: its transformers config} for the vision tower, the encoder and the decoder."""
+    return {"vision": model.vision_tower.config, "encoder": model.encoder.config, "decoder": model.decoder_config}
+
+
+def set_attn_implementation(model: nn.Module, impl: str) -> None:
+    """Use attention kernel `impl` everywhere (`auto`: leave transformers' per-part choice)."""
+    if impl not in ATTN_IMPLEMENTATIONS:
+        raise FlorenzError(f"model.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, got {impl!r}")
+    if impl == "auto":
+        return
+    problem = softcap_conflict(impl, getattr(model.decoder_config, "attn_logit_softcapping", None))
+    if problem:
+        raise FlorenzError(problem)
+    for config in attention_parts(model).values():
+        config._attn_implementation = impl  # noqa: SLF001  (transformers' switch, read at call time)
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """Recompute every encoder and decoder layer in the backward pass (non-reentrant checkpoints, which
+    compose with FSDP2: its hooks stay outside the checkpoint). The DaViT vision tower keeps its activations."""
+    for part in (model.encoder, model.decoder):
+        part.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
