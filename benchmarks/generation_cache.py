@@ -11,11 +11,11 @@ import argparse
 import time
 
 import torch
+from florenz.models.generate import _beam, _greedy
 
 from florenz.data.tokenizer import train_tokenizer
 from florenz.models.build import build_model
 from florenz.models.config import ModelConfig
-from florenz.models.generate import _beam, _greedy
 from florenz.prompts import all_prompt_texts
 
 

@@ -60,14 +60,13 @@ def generate(
 class _Stepper:
     """Next-token log-probs for a growing batch of sequences, cached or not; reorders beams."""
 
-    def __init__(self, model, enc: EncoderOutput, use_cache: bool) -> None:
+    def __init__(self, model, enc, use_cache: bool) -> None:
         self.model, self.enc, self.use_cache, self.cache = model, enc, use_cache, None
 
     def __call__(self, seqs: torch.Tensor) -> torch.Tensor:
         inp = seqs[:, -1:] if self.use_cache and self.cache is not None else seqs
-        out = self.model.decode(inp, self.enc, past_key_values=self.cache, use_cache=self.use_cache)
-        self.cache = out.past_key_values
-        return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        logits, self.cache = self.model.decode(inp, self.enc, cache=self.cache, use_cache=self.use_cache)
+        return torch.log_softmax(logits[:, -1].float(), dim=-1)
 
     def reorder(self, index: torch.Tensor) -> None:
         if self.cache is not None:

@@ -18,7 +18,7 @@ from torch import nn
 
 from florenz.errors import FlorenzError
 from florenz.models.config import ModelConfig
-from florenz.models.florenz import FlorenzConfig, FlorenzModel
+from florenz.models.florenz import FlorenzConfig, FlorenzModel, as_config
 from florenz.models.presets import BART_VOCAB, GEMMA_VOCAB, get_preset
 
 # Defaults for real presets built without tokenizers (meta-device counting): Gemma-2 and BART special ids.
@@ -72,14 +72,14 @@ def parameters_on_meta():
 def build_from_config(config: dict, device: str | torch.device = "cpu") -> FlorenzModel:
     """Instantiate a model for a config dict; on "meta" nothing is allocated."""
     with torch.device(device):
-        model = FlorenzModel(config)
+        model = FlorenzModel(as_config(config))
     return model
 
 
 def build_empty(config: dict) -> FlorenzModel:
     """A model whose parameters are on "meta" (buffers real), to be filled with `load_state(..., assign=True)`."""
     with parameters_on_meta():
-        model = FlorenzModel(config)
+        model = FlorenzModel(as_config(config))
     return model
 
 
