@@ -65,8 +65,9 @@ class _Stepper:
 
     def __call__(self, seqs: torch.Tensor) -> torch.Tensor:
         inp = seqs[:, -1:] if self.use_cache and self.cache is not None else seqs
-        logits, self.cache = self.model.decode(inp, self.enc, cache=self.cache, use_cache=self.use_cache)
-        return torch.log_softmax(logits[:, -1].float(), dim=-1)
+        out = self.model.decode(inp, self.enc, cache=self.cache, use_cache=self.use_cache)
+        self.cache = out.cache
+        return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
 
     def reorder(self, index: torch.Tensor) -> None:
         if self.cache is not None:

@@ -31,9 +31,12 @@ class _RegisterAfterTransformers(importlib.abc.MetaPathFinder):
 
         def exec_then_register(module):
             exec_module(module)
-            from florenz.models.auto import register
+            if not any(getattr(getattr(m, "__spec__", None), "_initializing", False)
+                       for n, m in list(sys.modules.items()) if n.startswith("florenz.")):
+                from florenz.models.auto import register
 
-            register()
+                register()
+            # else a florenz module is importing transformers: florenz/models/florenz.py registers once defined
 
         spec.loader.exec_module = exec_then_register
         return spec

@@ -112,6 +112,12 @@ class EncoderOutput:
     mask: torch.Tensor  # (B, visual + prompt tokens), 1 = attend
 
 
+@dataclass
+class DecoderOutput:
+    logits: torch.Tensor
+    cache: EncoderDecoderCache | DynamicCache | None = None  # with use_cache=True
+
+
 def token_mean_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy averaged over the label tokens that are not -100 (labels aligned with logits)."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
@@ -210,7 +216,7 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
 
     def decode(self, decoder_input_ids: torch.Tensor, encoder: EncoderOutput | None,
                decoder_attention_mask: torch.Tensor | None = None, cache=None, use_cache: bool = False):
-        """(logits, cache); `encoder=None` runs the decoder as a plain LM (cross-attention skipped)."""
+        """Logits (and the cache); `encoder=None` runs the decoder as a plain LM (cross-attention skipped)."""
         if use_cache and cache is None:
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache()) if encoder else DynamicCache()
         out = self.decoder(
@@ -222,7 +228,7 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
         cap = getattr(self.decoder_config, "final_logit_softcapping", None)
         if cap:
             logits = torch.tanh(logits / cap) * cap
-        return logits, (out[CACHE_ARG] if use_cache else None)
+        return DecoderOutput(logits, out[CACHE_ARG] if use_cache else None)
 
     def forward(
         self,
@@ -252,10 +258,10 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
             visual = states.shape[1] - attention_mask.shape[1]
             enc = EncoderOutput(states, torch.cat([attention_mask.new_ones(states.shape[0], visual),
                                                    attention_mask], dim=1))
-        logits, cache = self.decode(decoder_input_ids, enc, decoder_attention_mask, cache=cache,
-                                    use_cache=bool(use_cache))
-        loss = token_mean_loss(logits, labels) if labels is not None else None
-        return Seq2SeqLMOutput(loss=loss, logits=logits, encoder_last_hidden_state=enc.states, **{CACHE_ARG: cache})
+        out = self.decode(decoder_input_ids, enc, decoder_attention_mask, cache=cache, use_cache=bool(use_cache))
+        loss = token_mean_loss(out.logits, labels) if labels is not None else None
+        return Seq2SeqLMOutput(loss=loss, logits=out.logits, encoder_last_hidden_state=enc.states,
+                               **{CACHE_ARG: out.cache})
 
     def decoder_lm_loss(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None
@@ -270,7 +276,16 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
             labels[:, :-1] = input_ids[:, 1:]
             if attention_mask is not None:
                 labels[:, :-1][attention_mask[:, 1:] == 0] = -100
-        return token_mean_loss(self.decode(input_ids, None, attention_mask)[0], labels)
+        return token_mean_loss(self.decode(input_ids, None, attention_mask).logits, labels)
 
 
 FlorenzForConditionalGeneration = FlorenzModel  # the transformers-style name of the same class
+
+
+def _register_auto_classes() -> None:
+    from florenz.models.auto import register
+
+    register()
+
+
+_register_auto_classes()  # whoever imports the model class can load florenz directories with the Auto classes

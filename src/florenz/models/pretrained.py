@@ -175,7 +175,7 @@ def load_pretrained(cfg: ModelConfig, device: str | torch.device = "cpu"):
         dec_ids = special_ids(dec_tok, f"tokenizer {tokenizer_file(dec_path)}")
     config = FlorenzConfig.from_preset(preset, len(dec_tok), enc_rows[0], dec_ids, enc_ids, cfg.image_size)
     vision = _pick(florence.config.get("vision_config", {}), preset.vision, "vision")
-    config.update(vision=vision or config.vision, text=_pick(text, preset.text, "text") or config.text)
+    config.update({"vision": vision or config.vision, "text": _pick(text, preset.text, "text") or config.text})
     config.decoder = (_pick(gemma.config, preset.gemma, "gemma") or config.decoder) if gemma else dict(config.text)
     model = build_empty(config)
     load_state(model, _florenz_state(florence, gemma, enc_tok, dec_tok), str(florence.path) +
