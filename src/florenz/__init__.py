@@ -17,8 +17,9 @@ def load(path: str, device: str | None = None):
 
 
 class _RegisterAfterTransformers(importlib.abc.MetaPathFinder):
-    """Runs florenz.models.auto.register() right after `transformers` is imported: the Auto classes know
-    florenz after `import florenz`, without importing transformers (and torch) at `import florenz`."""
+    """Imports florenz.models.florenz (which registers the Auto classes) right after `transformers` is imported:
+    the Auto classes know florenz after `import florenz`, without importing transformers (and torch) at
+    `import florenz`, so `florenz --help` stays light."""
 
     def find_spec(self, name, path=None, target=None):
         if name != "transformers":
@@ -33,9 +34,7 @@ class _RegisterAfterTransformers(importlib.abc.MetaPathFinder):
             exec_module(module)
             if not any(getattr(getattr(m, "__spec__", None), "_initializing", False)
                        for n, m in list(sys.modules.items()) if n.startswith("florenz.")):
-                from florenz.models.auto import register
-
-                register()
+                import florenz.models.florenz  # noqa: F401  (registers on import)
             # else a florenz module is importing transformers: florenz/models/florenz.py registers once defined
 
         spec.loader.exec_module = exec_then_register
@@ -43,8 +42,6 @@ class _RegisterAfterTransformers(importlib.abc.MetaPathFinder):
 
 
 if "transformers" in sys.modules:
-    from florenz.models.auto import register as _register
-
-    _register()
+    import florenz.models.florenz  # noqa: F401  (registers on import)
 elif not any(isinstance(f, _RegisterAfterTransformers) for f in sys.meta_path):
     sys.meta_path.insert(0, _RegisterAfterTransformers())

@@ -93,7 +93,7 @@ def _config_and_processor_meta(directory: Path):
 def load_model(directory: str | Path, device: str | torch.device | None = None):
     """(model, processor) from a directory written by save_model (or an old-layout one)."""
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.build import build_empty
+    from florenz.models.instantiate import build_empty
     from florenz.models.processor import Processor
 
     directory = Path(directory)

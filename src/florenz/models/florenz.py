@@ -282,10 +282,15 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
 FlorenzForConditionalGeneration = FlorenzModel  # the transformers-style name of the same class
 
 
-def _register_auto_classes() -> None:
-    from florenz.models.auto import register
+def register_auto_classes() -> None:
+    """AutoConfig / AutoModelForImageTextToText / AutoModelForSeq2SeqLM learn model_type "florenz", so
+    `from_pretrained` loads a florenz directory without `trust_remote_code`. Runs when this module is imported;
+    `import florenz` imports it as soon as transformers is imported (florenz/__init__.py)."""
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoModelForSeq2SeqLM
 
-    register()
+    AutoConfig.register("florenz", FlorenzConfig, exist_ok=True)
+    AutoModelForImageTextToText.register(FlorenzConfig, FlorenzModel, exist_ok=True)
+    AutoModelForSeq2SeqLM.register(FlorenzConfig, FlorenzModel, exist_ok=True)
 
 
-_register_auto_classes()  # whoever imports the model class can load florenz directories with the Auto classes
+register_auto_classes()

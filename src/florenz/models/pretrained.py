@@ -22,11 +22,11 @@ from safetensors import safe_open
 from torch import nn
 
 from florenz.errors import FlorenzError
-from florenz.models.build import build_empty, special_ids
 from florenz.models.checkpoint import load_state
 from florenz.models.config import ModelConfig
 from florenz.models.cross_attention import CROSS_PARAM_MARKERS
 from florenz.models.florenz import FlorenzConfig, FlorenzModel
+from florenz.models.instantiate import build_empty, special_ids
 from florenz.models.presets import get_preset
 from florenz.models.vocab_remap import remap_embedding
 
