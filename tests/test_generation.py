@@ -139,3 +139,11 @@ def test_converted_old_checkpoint_gives_identical_outputs(loaded, tmp_path):
                        new_model.generate(**_inputs(new_proc), num_beams=4, max_new_tokens=12))
     with pytest.raises(FlorenzError, match="exists and is not empty"):
         convert(old, tmp_path / "new")
+
+
+def test_import_florenz_registers_the_auto_classes_lazily():
+    """After `import florenz` the Auto classes know florenz, yet `import florenz` imports no transformers."""
+    code = ("import sys, florenz; assert 'transformers' not in sys.modules and 'torch' not in sys.modules; "
+            "from transformers import AutoConfig; print(type(AutoConfig.for_model('florenz')).__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "FlorenzConfig", done.stderr
