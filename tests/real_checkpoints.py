@@ -108,6 +108,62 @@ def write_gemma(out: Path, tok: PreTrainedTokenizerFast, hidden: int, layers: in
     return out
 
 
+# Native name -> the name Microsoft's remote code gives the same tensor, written out independently of
+# florenz.models.florence2_original (which maps the other way), so the test checks one against the other.
+_TO_MICROSOFT = (
+    (r"^model\.vision_tower\.convs\.(\d+)\.conv\.", r"vision_tower.convs.\1.proj."),
+    (r"^model\.vision_tower\.", "vision_tower."),
+    (r"\.(spatial_block|channel_block)\.(conv1|conv2)\.", r".\1.\2.fn.dw."),
+    (r"\.spatial_block\.norm1\.", ".spatial_block.window_attn.norm."),
+    (r"\.channel_block\.norm1\.", ".channel_block.channel_attn.norm."),
+    (r"\.(window_attn|channel_attn)\.(qkv|proj)\.", r".\1.fn.\2."),
+    (r"\.norm2\.", ".ffn.norm."),
+    (r"\.ffn\.(fc1|fc2)\.", r".ffn.fn.net.\1."),
+    (r"^model\.multi_modal_projector\.image_projection\.weight$", "image_projection"),
+    (r"^model\.multi_modal_projector\.image_position_embed\.", "image_pos_embed."),
+    (r"^model\.multi_modal_projector\.", ""),
+    (r"^model\.language_model\.", "language_model.model."),
+)
+
+
+def write_microsoft_florence(native: Path, out: Path) -> Path:
+    """`native` re-written the way microsoft/Florence-2-* are published: remote-code config.json (DaViT's
+    `dim_embed`, nested temporal/position settings, `auto_map`), `pytorch_model.bin` with that code's names
+    (incl. the tied copies of the shared embedding) and a bare (in, out) `image_projection`."""
+    import json
+    import re
+    import shutil
+
+    from safetensors.torch import load_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for name, tensor in load_file(str(native / "model.safetensors")).items():
+        for pattern, repl in _TO_MICROSOFT:
+            name = re.sub(pattern, repl, name)
+        state[name] = tensor.t().contiguous() if name == "image_projection" else tensor
+    shared = state["language_model.model.shared.weight"]
+    for tied in ("language_model.model.encoder.embed_tokens.weight", "language_model.model.decoder.embed_tokens.weight",
+                 "language_model.lm_head.weight"):
+        state[tied] = shared
+    torch.save(state, out / "pytorch_model.bin")
+    config = json.loads((native / "config.json").read_text())
+    vision = config["vision_config"]
+    vision["dim_embed"] = vision.pop("embed_dim")
+    temporal = vision.pop("max_temporal_embeddings")
+    vision["visual_temporal_embedding"] = {"type": "COSINE", "max_temporal_embeddings": temporal}
+    vision["image_pos_embed"] = {"type": "learned_abs_2d", "max_pos_embeddings": vision.pop("max_position_embeddings")}
+    vision["model_type"] = "davit"
+    config.update(model_type="florence2", projection_dim=vision["projection_dim"],
+                  auto_map={"AutoConfig": "configuration_florence2.Florence2Config",
+                            "AutoModelForCausalLM": "modeling_florence2.Florence2ForConditionalGeneration"})
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    for file in native.iterdir():
+        if file.name.startswith(("tokenizer", "special_tokens", "vocab", "merges")):
+            shutil.copy(file, out / file.name)
+    return out
+
+
 class RealCheckpoints:
     """The four hub-shaped directories under `root`, each written on first use."""
 

@@ -270,6 +270,8 @@ CASES = [
          lambda c: [c["tmp"] / "file"]),
     Case("eval_out_is_file", lambda c: ["eval", str(c["run"]), "--out", str(c["tmp"] / "file")], r"file is a file",
          _a_file, lambda c: [c["tmp"] / "file", c["run"]]),
+    Case("report_out_is_file", lambda c: ["report", str(c["run"]), "--out", str(c["tmp"] / "file")],
+         r"file is a file", _a_file, lambda c: [c["tmp"] / "file", c["run"]]),
     Case("caption_out_is_dir", lambda c: ["caption", str(c["tmp"]), "-c", str(c["run"]), "--out", str(c["tmp"])],
          r"--out .* is a directory"),
     Case("caption_out_kept_on_failure", lambda c: ["caption", str(c["tmp"] / "not-images"), "-c", str(c["run"]),

@@ -142,3 +142,34 @@ def test_eval_xm3600_and_coco_fixtures_text_only(micro_run, tmp_path):
         np.mean([xm["prefix"][lg]["cider"] for lg in ("fr", "es", "ru", "zh")]))
     assert "coco_cider_prefix" in scores["summary"]
     assert len(list(read_jsonl(tmp_path / "out" / "outputs" / "xm3600_no_prefix_ru.jsonl"))) == 3
+
+
+def test_shuffled_control_swaps_every_image_and_keeps_the_rest():
+    from PIL import Image
+
+    from florenz.evaluate.loss import EvalSample
+    from florenz.evaluate.runner import shuffled_images
+
+    items = [EvalSample("caption", "fr", f"t{i}", "", "short", Image.new("RGB", (4, 4), (i, 0, 0)),
+                        {"id": i, "scene": {"n": i}}) for i in range(7)]
+    shown = shuffled_images(items, seed=3)
+    assert [s.meta for s in shown] == [s.meta for s in items]  # scored against the original scenes
+    reds = [s.image.getpixel((0, 0))[0] for s in shown]
+    assert sorted(reds) == list(range(7)) and all(r != i for i, r in enumerate(reds))  # a derangement
+    assert shuffled_images(items[:1])[0].image is items[0].image
+
+
+def test_eval_records_the_shuffled_control(micro_run):
+    from florenz.evaluate.runner import run_eval
+
+    run, _ = micro_run
+    scores = run_eval(run, overrides=SETS)
+    for mode in ("prefix_shuffled", "no_prefix_shuffled"):
+        assert set(scores["generation"][mode]) == {"en", "de", "fr"}
+        assert (run / "outputs" / f"generation_{mode}.jsonl").is_file()
+        for group, lang in (("uc", "fr"),):
+            key = f"{group}_attribute_accuracy_{mode}"
+            assert scores["summary"][key] == pytest.approx(scores["generation"][mode][lang]["attribute_accuracy"])
+    assert "sc_attribute_accuracy_prefix_shuffled" in scores["summary"]
+    off = run_eval(run, overrides=[*SETS, "eval.shuffled_control=false"])
+    assert "prefix_shuffled" not in off["generation"]

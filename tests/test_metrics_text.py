@@ -68,3 +68,16 @@ def test_score_mismatched_ids_is_an_error_naming_them(tmp_path, capsys):
     assert "extra" in capsys.readouterr().err
     with pytest.raises(FlorenzError, match="unknown metric"):
         score_texts("meteor", ["a"], [["a"]])
+
+
+def test_normalize_many_equals_normalize_each():
+    """The batched normaliser behind `florenz score`'s speed gives exactly the per-text result."""
+    import random
+
+    from florenz.evaluate.metrics.tokenize import normalize, normalize_many
+
+    chars = "abcΣσ ,.!?;:'\"-_()ÄÖÜß中文。，「」ﬁ①Ⅻ İ\u0301\u00a0\t\n\x00"
+    rng = random.Random(0)
+    for _ in range(500):
+        texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(0, 5))]
+        assert normalize_many(texts) == [normalize(t) for t in texts], texts

@@ -3,8 +3,8 @@
 Tiny Florence-2 / Gemma-2 checkpoints in transformers' format (tests/real_checkpoints.py) stand in for the
 hub downloads; the commands are those of the README's "Reproduce the paper with real checkpoints", with
 the named configs and only sizes overridden: `florenz data build` (tiny backends) -> `florenz train
-configs/paper_pretrain.toml` -> `florenz eval` (CE groups, generation, Multi30K + CoMMuTE text-only) ->
-`florenz train configs/paper_finetune.toml` with `train.init_from` -> `florenz caption` / `florenz translate`.
+paper_pretrain` -> `florenz eval` (CE groups, generation, Multi30K + CoMMuTE text-only) ->
+`florenz train paper_finetune` with `train.init_from` -> `florenz caption` / `florenz translate`.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def test_paper_path_end_to_end(kind, data_dir, real_checkpoints, shared_data, tm
         model_sets = [f"model.preset={preset}", f"model.hub_dir={real_checkpoints.root}"]
     pt, ft = tmp_path / "pretrain", tmp_path / "finetune"
 
-    _florenz("train", "configs/paper_pretrain.toml", "--out", pt,
+    _florenz("train", "paper_pretrain", "--out", pt,
              *_sets([*model_sets, f"data.path={data_dir}", *SIZES]))
     losses = _losses(pt)
     assert len(losses) == 6 and min(losses[1:]) < losses[0], losses
@@ -100,7 +100,7 @@ def test_paper_path_end_to_end(kind, data_dir, real_checkpoints, shared_data, tm
     assert set(scores["generation"]["prefix"]) == {"en", "de"}
     assert set(scores["benchmarks"]) >= {"multi30k", "commute"}
 
-    _florenz("train", "configs/paper_finetune.toml", "--out", ft,
+    _florenz("train", "paper_finetune", "--out", ft,
              *_sets([*model_sets, f"data.path={data_dir}", f"train.init_from={pt}", *SIZES]))
     # same seed and data, so the same first batch: lower after pre-training (the loss fell, and fine-tuning
     # started where pre-training ended, not from the downloaded checkpoints)
@@ -142,10 +142,10 @@ def test_paper_pretrain_under_torchrun_matches_one_process(data_dir, real_checkp
     real_checkpoints("florence-community/Florence-2-large"), real_checkpoints("google/gemma-2-2b")
     sets = _sets(["model.preset=F-3.5B", f"model.hub_dir={real_checkpoints.root}", f"data.path={data_dir}",
                   *SIZES, "train.micro_batch_size=4", "train.distributed=fsdp"])
-    _florenz("train", "configs/paper_pretrain.toml", "--out", tmp_path / "one", *sets)
+    _florenz("train", "paper_pretrain", "--out", tmp_path / "one", *sets)
     root = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533", "-m",
-           "florenz.cli", "train", "configs/paper_pretrain.toml", "--out", str(tmp_path / "two"), *sets]
+           "florenz.cli", "train", "paper_pretrain", "--out", str(tmp_path / "two"), *sets]
     proc = subprocess.run(cmd, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -162,7 +162,7 @@ def test_paper_budget_sweep(data_dir, real_checkpoints, shared_data, tmp_path):
     points as submitit jobs): two sizes x two budgets, each trained and evaluated."""
     for repo in ("florence-community/Florence-2-base", "florence-community/Florence-2-large", "google/gemma-2-2b"):
         real_checkpoints(repo)
-    _florenz("sweep", "configs/paper_sweep.toml", "--out", tmp_path / "sweep",
+    _florenz("sweep", "paper_sweep", "--out", tmp_path / "sweep",
              *_sets([f"model.hub_dir={real_checkpoints.root}", f"data.path={data_dir}", "sweep.executor=local",
                      'sweep.presets=["F-0.4B", "F-3.5B"]', "sweep.samples=[16, 24]",
                      *[s for s in SIZES if not s.startswith("train.samples")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import zlib
 
@@ -25,8 +26,12 @@ def runs_dir(tmp_path_factory):
 def test_claims_supported_on_law_generated_runs(runs_dir):
     claims = {c.id: c for c in check_claims(load_runs(runs_dir).runs)}
     assert set(claims) == {"power_law_UC", "power_law_ST", "power_law_SC", "uc_size_over_samples",
-                           "uc_prefix_needed", "uc_grows_with_T", "uc_fidelity_grows_with_T"}
+                           "uc_prefix_needed", "uc_grows_with_T", "uc_fidelity_grows_with_T", "uc_grounded",
+                           "sc_grounded"}
     for c in claims.values():
+        if c.id.endswith("_grounded"):  # the synthetic runs carry no image-shuffled control
+            assert c.verdict.startswith("not testable") and "shuffled" in c.verdict
+            continue
         assert c.verdict == "supported", (c.id, c.evidence)
     assert claims["uc_size_over_samples"].numbers["abs_b1_minus_abs_b2"]["ci_low"] > 0
     assert "[" in claims["power_law_UC"].evidence  # the CI is shown
@@ -70,8 +75,13 @@ def test_build_report_writes_files(runs_dir, tmp_path):
     for key in ("fig3_compute", "fig4_params", "fig5_prefix", "quality_vs_compute"):
         png = rep.files[key]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert png.relative_to(tmp_path / "out").as_posix() in md and png.name in html
+        assert png.relative_to(tmp_path / "out").as_posix() in md
+        assert base64.b64encode(png.read_bytes()).decode() in html  # inlined: one self-contained file
+    assert 'src="figures/' not in html and "@font-face" in html
     assert "supported" in md and "<table>" in html and "chinchilla" in md
+    assert "claims supported" in html.split("<h2>Runs</h2>")[0]  # the verdict summary comes first
+    assert "| run | preset | P | S | T | seed | C (FLOP) | CE UC |" in md
+    assert "## How big, how much data" in md and "With 10x the largest compute" in md and "plan" in rep.files
     assert rep.laws.get("UC", "chinchilla").fit is not None
 
 
@@ -103,5 +113,48 @@ def test_fit_and_report_cli_on_runs_dir(runs_dir, tmp_path, capsys):
     assert "multivariate" in capsys.readouterr().out
     assert main(["report", str(runs_dir), "--out", str(tmp_path / "o"), "--no-chinchilla", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["n_without_scores"] == 2 and len(out["claims"]) == 7
+    assert out["n_without_scores"] == 2 and len(out["claims"]) == 9
     assert (tmp_path / "o" / "report.html").is_file()
+
+
+def _seeded_runs(seed_effects: dict[int, float]) -> pd.DataFrame:
+    """Runs of 3 seeds x 4 points whose UC accuracy beats its shuffled control by a per-seed effect."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed, effect in seed_effects.items():
+        for k in range(4):
+            base = 20 + rng.normal(0, 1)
+            rows.append({"seed": seed, "preset": f"p{k % 2}", "S": 1e4 * (1 + k // 2), "T": 6, "C": 1e9 * (k + 1),
+                         "uc_attribute_accuracy_prefix": base + effect + rng.normal(0, 1),
+                         "uc_attribute_accuracy_prefix_shuffled": base})
+    return pd.DataFrame(rows)
+
+
+def test_grounded_claim_needs_every_seed():
+    from florenz.report.claims import across_seeds, grounded_claim
+
+    good = across_seeds(_seeded_runs({0: 20.0, 1: 18.0, 2: 22.0}), grounded_claim)
+    assert good.verdict == "supported" and good.numbers["seeds_supported"] == 3
+    assert good.numbers["ci_low"] > 0 and good.numbers["ratio_of_means"] > 1.5
+    # strong on two seeds, nothing on the third: pooled it looks fine, across seeds it is not a finding
+    mixed = across_seeds(_seeded_runs({0: 30.0, 1: 30.0, 2: 0.0}), grounded_claim)
+    assert mixed.verdict.startswith("not supported") and "2 of 3 seeds" in mixed.verdict
+    assert mixed.numbers["per_seed"][2] == "not supported"
+    none = across_seeds(_seeded_runs({0: 0.0, 1: 0.0, 2: 0.0}), grounded_claim)
+    assert none.verdict == "not supported"
+
+
+def test_seed_too_small_to_judge_alone_counts_by_its_effect():
+    from florenz.report.claims import across_seeds, grows_with_t_claim
+
+    rows = [{"seed": sd, "preset": "p", "S": 1e4, "C": 1e9, "T": t, "uc_attribute_accuracy_prefix": v}
+            for sd, (lo, hi) in {0: (2.0, 12.0), 1: (1.0, 9.0), 2: (3.0, 15.0)}.items() for t, v in ((1, lo), (6, hi))]
+    good = across_seeds(pd.DataFrame(rows), grows_with_t_claim,
+                        lambda d: float(d[d["T"] == 6]["uc_attribute_accuracy_prefix"].mean()
+                                        - d[d["T"] == 1]["uc_attribute_accuracy_prefix"].mean()))
+    assert good.verdict == "supported" and good.numbers["per_seed_effect"] == {0: 10.0, 1: 8.0, 2: 12.0}
+    rows[-1]["uc_attribute_accuracy_prefix"] = 1.0  # seed 2: T = 6 now below T = 1
+    bad = across_seeds(pd.DataFrame(rows), grows_with_t_claim,
+                       lambda d: float(d[d["T"] == 6]["uc_attribute_accuracy_prefix"].mean()
+                                       - d[d["T"] == 1]["uc_attribute_accuracy_prefix"].mean()))
+    assert bad.verdict.startswith("not supported")

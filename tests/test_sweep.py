@@ -65,8 +65,11 @@ def test_submitit_local_executor(tiny_world, tmp_path):
 
 def test_tiny_demo_end_to_end(tiny_world, tmp_path):
     sets = [*tiny_sweep_sets(tiny_world), "sweep.samples=[16, 32]", "sweep.decoder_languages=[6]",
-            "sweep.contrast_samples=[32]", "sweep.contrast_decoder_languages=[1]"]
+            "sweep.contrast_samples=[32]", "sweep.contrast_decoder_languages=[1]", "train.vision_pretrain_samples=32",
+            "train.vision_pretrain_images=48", "train.vision_pretrain_batch_size=16"]
     summary = run_demo(tmp_path / "demo", sets)
+    # the demo's vision stage is trained once per (size, seed) and shared by its runs
+    assert len(list((tmp_path / "demo" / "runs" / "vision_cache").glob("vision-*/stage.pt"))) == 1
     assert summary["runs"] == 3
     assert (tmp_path / "demo" / "report.md").is_file() and (tmp_path / "demo" / "report.html").is_file()
     assert summary["findings"] and "Report:" in summary["text"]

@@ -167,3 +167,14 @@ def test_cli_build_and_show(tmp_path, capsys):
     assert main(["world", "show", str(out), "--n", "2"]) == 0
     assert (out / "show.png").stat().st_size > 1000
     assert main(["world", "build", "--out", str(tmp_path / "bad"), "--set", "world.languages=en,xx"]) == 1
+
+
+def test_world_presets_fill_defaults_and_explicit_settings_win():
+    from florenz.world.config import WORLD_PRESETS, WorldConfig
+
+    easy = WorldConfig(preset="easy").validate()
+    assert easy.max_objects == WORLD_PRESETS["easy"]["max_objects"] and easy.noise == WORLD_PRESETS["easy"]["noise"]
+    assert WorldConfig(preset="easy", noise=0.1).validate().noise == 0.1
+    assert WorldConfig().validate().max_objects == 3  # standard = the defaults
+    with pytest.raises(FlorenzError, match="world.preset"):
+        WorldConfig(preset="hard").validate()

@@ -23,7 +23,7 @@ from florenz.sweep.config import SweepConfig
 from florenz.train.config import TrainConfig
 from florenz.world.config import WorldConfig
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: named configs ship in the wheel
 
 
 @dataclass
@@ -37,7 +37,8 @@ class Config:
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A path to a TOML file, or the name of one under configs/ (``micro`` -> configs/micro.toml)."""
+    """A path to a TOML file, or a name: ./configs/NAME.toml if present (a local override), else the one shipped
+    in the package (florenz/configs/NAME.toml)."""
     p = Path(name_or_path)
     candidates = [p] if p.suffix == ".toml" else [p, Path("configs") / f"{p}.toml", CONFIG_DIR / f"{p}.toml"]
     for c in candidates:

@@ -12,6 +12,10 @@ class EvalConfig:
     batch_size: int = 64
     ce_samples_per_class: int = 256  # held-out samples per task/lang for cross-entropy; 0 = all
     generation_samples: int = 64  # held-out images per language for generation; 0 = all
+    # Image-shuffled control: generate again with the images permuted across the held-out items (modes
+    # prefix_shuffled / no_prefix_shuffled): how much of a caption comes from the image at all.
+    shuffled_control: bool = True
+    shuffle_seed: int = 0
     benchmarks: list[str] = field(default_factory=list)  # e.g. ["multi30k", "commute"]
     benchmark_root: str = ""  # local folder holding the benchmarks' official files
     text_only: bool = False  # benchmarks without their images: a blank image is fed (and reported)

@@ -101,6 +101,20 @@ def _generation_items(samples: list[EvalSample], per_lang: int) -> dict[str, lis
     return out
 
 
+def shuffled_images(items: list[EvalSample], seed: int = 0) -> list[EvalSample]:
+    """The image-shuffled control: each item shown another item's image (a random cyclic derangement, so no
+    item keeps its own), everything else - prompt, language, the scene it is scored against - unchanged.
+    Attribute accuracy against the original scenes then measures what an image-blind captioner would get."""
+    n = len(items)
+    if n < 2:
+        return list(items)
+    order = np.random.default_rng(seed).permutation(n)
+    source = np.empty(n, dtype=np.int64)
+    source[order] = order[(np.arange(n) + 1) % n]
+    return [EvalSample(s.task, s.lang, s.tgt, s.src, s.style, items[int(j)].image, s.meta)
+            for s, j in zip(items, source, strict=True)]
+
+
 def score_generation(items: list[EvalSample], texts: list[str], lang: str, ecfg: EvalConfig) -> dict:
     """Per-language metrics of one generation mode."""
     res: dict = {"n": len(items)}
@@ -172,10 +186,14 @@ def _evaluate(model_dir: Path, run_dir: Path | None, out_dir: Path, cfg: Config,
                       group_classes=groups)
         scores["generation"] = {}
         gen_items = _generation_items(samples, ecfg.generation_samples)
-        for mode, with_prefix in (("prefix", True), ("no_prefix", False)):
+        modes = [("prefix", True, False), ("no_prefix", False, False)]
+        if ecfg.shuffled_control:  # the same generation with every image swapped for another held-out one
+            modes += [("prefix_shuffled", True, True), ("no_prefix_shuffled", False, True)]
+        for mode, with_prefix, shuffled in modes:
             rows, per_lang = [], {}
             for lang, items in gen_items.items():
-                gens = generate_texts(model, processor, items, with_prefix, ecfg.beams, ecfg.max_new_tokens,
+                shown = shuffled_images(items, seed=ecfg.shuffle_seed) if shuffled else items
+                gens = generate_texts(model, processor, shown, with_prefix, ecfg.beams, ecfg.max_new_tokens,
                                       ecfg.batch_size, desc=f"generate {lang} ({mode})")
                 texts = [g["text"] for g in gens]
                 per_lang[lang] = score_generation(items, texts, lang, ecfg)

@@ -47,7 +47,9 @@ def checkpoint_paths(cfg: ModelConfig) -> ModelConfig:
     if not hub.is_dir():
         raise FlorenzError(f"model.hub_dir not found: {hub}")
     florence, gemma = preset.checkpoints
-    return dataclasses.replace(cfg, florence_path=cfg.florence_path or str(hub / florence),
+    microsoft = hub / "microsoft" / Path(florence).name  # the original release, read as well (florence2_original)
+    florence_dir = microsoft if not (hub / florence).exists() and microsoft.exists() else hub / florence
+    return dataclasses.replace(cfg, florence_path=cfg.florence_path or str(florence_dir),
                                gemma_path=cfg.gemma_path or str(hub / gemma))
 
 

@@ -203,7 +203,8 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
 
     def encode(self, pixel_values: torch.Tensor | None, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                visual_tokens: torch.Tensor | None = None) -> EncoderOutput:
-        """Visual tokens (from `pixel_values`, or precomputed) in front of the embedded prompt, through BART."""
+        """Visual tokens in front of the embedded prompt, through the BART encoder. `visual_tokens`: the
+        projector's output computed beforehand (a frozen tower computes each image once), instead of pixels."""
         if visual_tokens is None:
             if pixel_values is None:
                 raise FlorenzError("encode: give pixel_values or visual_tokens")
@@ -248,7 +249,8 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
         """Teacher-forced logits; `labels` are aligned with `decoder_input_ids` (labels = target + [eos]).
 
         With `encoder_outputs` (what generate() passes) the encoder is not re-run: its states are visual +
-        prompt tokens, so their mask is ones for the visual part followed by `attention_mask`.
+        prompt tokens, so their mask is ones for the visual part followed by `attention_mask`. Give
+        `pixel_values` or pre-computed `visual_tokens` (see `encode`).
         `past_key_values` is the cache's name before transformers 5.24 (our oldest supported release)."""
         cache = cache if cache is not None else past_key_values
         if encoder_outputs is None:

@@ -22,6 +22,7 @@ from safetensors import safe_open
 from torch import nn
 
 from florenz.errors import FlorenzError
+from florenz.models import florence2_original as original
 from florenz.models.checkpoint import load_state
 from florenz.models.config import ModelConfig
 from florenz.models.cross_attention import CROSS_PARAM_MARKERS
@@ -41,7 +42,9 @@ GEMMA_EMBED = "model.embed_tokens.weight"
 
 
 class CheckpointDir:
-    """A transformers checkpoint directory: config.json and safetensors weights (one file or sharded)."""
+    """A transformers checkpoint directory: config.json and weights (safetensors, one file or sharded; or
+    `pytorch_model.bin`). Microsoft's remote-code Florence-2 layout is renamed to the native one on the fly
+    (florence2_original.py), so `config`, `files`, `shape` and `tensors` always speak native names."""
 
     def __init__(self, path: str | Path, what: str) -> None:
         self.path, self.what = Path(path), what
@@ -51,36 +54,66 @@ class CheckpointDir:
         if not file.is_file():
             raise FlorenzError(f"checkpoint config not found: {file}")
         self.config = json.loads(file.read_text())
-        self.files = _weight_files(self.path)
+        files = _weight_files(self.path)
+        self.original = original.is_original(self.config, files)
+        self._source = {original.native_name(n) if self.original else n: n for n in files}
+        self.files = {native: files[name] for native, name in self._source.items()}
+        if self.original:
+            self.config = original.native_config(self.config)
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         if name not in self.files:
             return None
-        with safe_open(str(self.files[name]), framework="pt") as f:
-            return tuple(f.get_slice(name).get_shape())
+        source = self._source[name]
+        shape = _shape(self.files[name], source)
+        return shape[::-1] if self.original and source == original.TRANSPOSED else shape
 
     def weights_file(self, name: str) -> Path:
         return self.files.get(name, self.path / "model.safetensors")
 
     def tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """Every tensor, one at a time (read from disk as it is asked for)."""
+        """Every tensor, one at a time (read from disk, or memory-mapped, as it is asked for)."""
+        native = {name: n for n, name in self._source.items()}
         for file in sorted(set(self.files.values())):
-            with safe_open(str(file), framework="pt") as f:
-                for name in f.keys():  # noqa: SIM118 - a safetensors handle, not a dict
-                    yield name, f.get_tensor(name)
+            for name, tensor in _tensors(file):
+                if self.original:
+                    yield native[name], original.native_tensor(name, tensor)
+                else:
+                    yield name, tensor
+
+
+def _tensors(file: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    if file.suffix == ".safetensors":
+        with safe_open(str(file), framework="pt") as f:
+            for name in f.keys():  # noqa: SIM118 - a safetensors handle, not a dict
+                yield name, f.get_tensor(name)
+    else:  # pytorch_model.bin: memory-mapped, so a tensor is read when it is used
+        yield from torch.load(file, map_location="cpu", mmap=True, weights_only=True).items()
+
+
+def _shape(file: Path, name: str) -> tuple[int, ...]:
+    if file.suffix == ".safetensors":
+        with safe_open(str(file), framework="pt") as f:
+            return tuple(f.get_slice(name).get_shape())
+    return tuple(torch.load(file, map_location="cpu", mmap=True, weights_only=True)[name].shape)
+
+
+def _names(file: Path) -> list[str]:
+    if file.suffix == ".safetensors":
+        with safe_open(str(file), framework="pt") as f:
+            return list(f.keys())
+    return list(torch.load(file, map_location="cpu", mmap=True, weights_only=True))
 
 
 def _weight_files(path: Path) -> dict[str, Path]:
-    single = path / "model.safetensors"
-    if single.is_file():
-        with safe_open(str(single), framework="pt") as f:
-            return dict.fromkeys(f.keys(), single)
-    index = path / "model.safetensors.index.json"
-    if not index.is_file():
-        bin_only = (path / "pytorch_model.bin").exists()
-        hint = " (pytorch_model.bin is not read: use the safetensors checkpoint)" if bin_only else ""
-        raise FlorenzError(f"no model.safetensors(.index.json) in checkpoint directory {path}{hint}")
-    return {k: path / v for k, v in json.loads(index.read_text())["weight_map"].items()}
+    """Tensor name -> file: model.safetensors, a safetensors index, pytorch_model.bin or a .bin index."""
+    for single in (path / "model.safetensors", path / "pytorch_model.bin"):
+        if single.is_file():
+            return dict.fromkeys(_names(single), single)
+    for index in (path / "model.safetensors.index.json", path / "pytorch_model.bin.index.json"):
+        if index.is_file():
+            return {k: path / v for k, v in json.loads(index.read_text())["weight_map"].items()}
+    raise FlorenzError(f"no model.safetensors, pytorch_model.bin or weight index in checkpoint directory {path}")
 
 
 def read_safetensors_dir(path: Path) -> dict[str, torch.Tensor]:
@@ -151,9 +184,9 @@ def load_pretrained(cfg: ModelConfig, device: str | torch.device = "cpu"):
         raise FlorenzError(f"preset {preset.name} needs model.gemma_path (a local Gemma-2 checkpoint)")
     florence = CheckpointDir(cfg.florence_path, "Florence-2")
     if not any(k.startswith("model.vision_tower.") for k in florence.files):
-        raise FlorenzError(f"{florence.path} is not a Florence-2 checkpoint in transformers' native format (no "
-                           "model.vision_tower.* weights); the original microsoft/Florence-2-* repositories need "
-                           "remote code: download florence-community/Florence-2-base or -large instead")
+        raise FlorenzError(f"{florence.path} is not a Florence-2 checkpoint: no vision tower weights, neither in "
+                           "transformers' layout (florence-community/Florence-2-*) nor in Microsoft's "
+                           "(microsoft/Florence-2-*)")
     gemma = CheckpointDir(cfg.gemma_path, "Gemma-2") if preset.decoder_kind == "gemma" else None
     dec_path = Path(cfg.tokenizer_path or cfg.gemma_path)
     if not str(dec_path) or str(dec_path) == ".":

@@ -98,13 +98,10 @@ def prefix_claim(runs: pd.DataFrame, threshold: float = 50.0) -> Claim:
     if len(d) < MIN_RUNS:
         return Claim("uc_prefix_needed", stmt, _untestable(f"{len(d)} scored runs with both modes"), "")
     w, wo = d["uc_fidelity_prefix"].to_numpy(float), d["uc_fidelity_no_prefix"].to_numpy(float)
-    diff = w - wo
-    if np.allclose(diff, diff[0]):
-        p = 0.0 if diff[0] > 0 else 1.0
-    else:
-        p = float(stats.ttest_rel(w, wo, alternative="greater").pvalue)
+    t = paired_test(w, wo)
+    p = t["p"]
     nums = {"fidelity_prefix_mean": float(w.mean()), "fidelity_no_prefix_mean": float(wo.mean()),
-            "p_paired_t": p, "n": len(d)}
+            "p_paired_t": p, "n": len(d), "diff_ci": [t["ci_low"], t["ci_high"]]}
     acc = _pair(runs, "uc_attribute_accuracy")
     if len(acc):
         nums["attribute_accuracy_prefix_mean"] = float(acc["uc_attribute_accuracy_prefix"].mean())
@@ -136,11 +133,12 @@ def grows_with_t_claim(runs: pd.DataFrame, metric: str = "uc_attribute_accuracy_
              for _, g in d.groupby(keys) if g["T"].nunique() > 1] if keys else []
     if len(pairs) >= 2:
         hi, lo = np.array(pairs, dtype=float).T
-        diff = hi - lo
-        p = (0.0 if diff[0] > 0 else 1.0) if np.allclose(diff, diff[0]) else float(
-            stats.ttest_rel(hi, lo, alternative="greater").pvalue)
-        nums = {"mean_high_T": float(hi.mean()), "mean_low_T": float(lo.mean()), "p_paired_t": p, "n_pairs": len(pairs)}
-        ev = (f"{metric}: {hi.mean():.2f} at the highest T vs {lo.mean():.2f} at the lowest, {len(pairs)} pairs of "
+        t = paired_test(hi, lo)
+        p = t["p"]
+        nums = {"mean_high_T": float(hi.mean()), "mean_low_T": float(lo.mean()), "p_paired_t": p, "n_pairs": len(pairs),
+                "diff_ci": [t["ci_low"], t["ci_high"]]}
+        ev = (f"{metric}: {hi.mean():.2f} at the highest T vs {lo.mean():.2f} at the lowest, difference "
+              f"{t['mean_diff']:.2f} [{t['ci_low']:.2f}, {t['ci_high']:.2f}], {len(pairs)} pairs of "
               f"runs equal but for T (paired one-sided t-test p = {p:.2g})")
         return Claim(claim_id, stmt, SUPPORTED if p < 0.05 else NOT_SUPPORTED, ev, nums)
     d = d[(d[metric] > 0) & (d["T"] > 0)]
@@ -159,13 +157,109 @@ def grows_with_t_claim(runs: pd.DataFrame, metric: str = "uc_attribute_accuracy_
     return Claim(claim_id, stmt, SUPPORTED if ok else NOT_SUPPORTED, ev, nums)
 
 
+def paired_test(hi: np.ndarray, lo: np.ndarray) -> dict:
+    """One-sided paired t-test of hi > lo, with the mean difference and its 95 % t-interval."""
+    diff = np.asarray(hi, float) - np.asarray(lo, float)
+    mean = float(diff.mean())
+    if len(diff) < 2 or np.allclose(diff, diff[0]):
+        p = 0.0 if mean > 0 and len(diff) >= 2 else 1.0
+        return {"mean_diff": mean, "ci_low": mean, "ci_high": mean, "p": p, "n": len(diff)}
+    half = float(stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)))
+    p = float(stats.ttest_rel(hi, lo, alternative="greater").pvalue)
+    return {"mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half, "p": p, "n": len(diff)}
+
+
+def grounded_claim(runs: pd.DataFrame, group: str = "uc", mode: str = "prefix") -> Claim:
+    """Captions come from the image: attribute accuracy above its image-shuffled control (same model, same
+    prompts, each image swapped for another held-out one), paired over runs."""
+    name = {"uc": "UC captions (unseen languages)", "sc": "SC captions (seen languages)"}[group]
+    stmt = f"{name} are grounded in the image (attribute accuracy {mode.replace('_', ' ')} > image-shuffled control)"
+    real, shuf = f"{group}_attribute_accuracy_{mode}", f"{group}_attribute_accuracy_{mode}_shuffled"
+    cid = f"{group}_grounded"
+    if real not in runs or shuf not in runs:
+        return Claim(cid, stmt, _untestable(f"no {shuf} in scores (evaluate with eval.shuffled_control)"), "")
+    d = runs.dropna(subset=[real, shuf])
+    if len(d) < MIN_RUNS:
+        return Claim(cid, stmt, _untestable(f"{len(d)} runs with the shuffled control"), "")
+    a, b = d[real].to_numpy(float), d[shuf].to_numpy(float)
+    t = paired_test(a, b)
+    ratio = float(a.mean() / b.mean()) if b.mean() > 0 else float("inf")
+    nums = {"accuracy_mean": float(a.mean()), "shuffled_mean": float(b.mean()), "ratio_of_means": ratio, **t}
+    ev = (f"attribute accuracy {a.mean():.1f} % vs {b.mean():.1f} % with shuffled images (x{ratio:.2f}); "
+          f"difference {t['mean_diff']:.1f} [{t['ci_low']:.1f}, {t['ci_high']:.1f}] points over {len(d)} runs "
+          f"(paired one-sided t-test p = {t['p']:.2g})")
+    return Claim(cid, stmt, SUPPORTED if t["p"] < 0.05 and t["ci_low"] > 0 else NOT_SUPPORTED, ev, nums)
+
+
+def across_seeds(runs: pd.DataFrame, judge, effect=None) -> Claim:
+    """`judge(runs) -> Claim` on all runs and on each seed's runs alone: "supported" only when it holds on the
+    pooled runs *and* on every seed (a verdict one seed carries is not a finding). A seed too small to be judged
+    alone counts as holding when `effect(its runs)` (the claimed difference, e.g. a mean paired gap) is > 0; without
+    `effect` it does not count against the claim. One seed: the pooled verdict."""
+    pooled = judge(runs)
+    if "seed" not in runs or runs["seed"].nunique() < 2:
+        return pooled
+    per_seed, effects = {}, {}
+    for k, g in runs.groupby("seed"):
+        v = judge(g).verdict
+        e = effect(g) if effect is not None else None
+        if v.startswith("not testable") and e is not None and np.isfinite(e):
+            effects[int(k)] = round(float(e), 4)
+            v = SUPPORTED if e > 0 else NOT_SUPPORTED
+        per_seed[int(k)] = v
+    held = sum(v == SUPPORTED for v in per_seed.values())
+    failed = sum(v.startswith(NOT_SUPPORTED) for v in per_seed.values())
+    pooled.numbers = {**pooled.numbers, "per_seed": per_seed, "seeds_supported": held, "seeds": len(per_seed)}
+    if effects:
+        pooled.numbers["per_seed_effect"] = effects
+    pooled.evidence += f"; holds on {held} of {len(per_seed)} seeds alone"
+    if effects:
+        pooled.evidence += " (per-seed difference " + ", ".join(f"seed {k}: {v:.3g}" for k, v in effects.items()) + ")"
+    if pooled.verdict == SUPPORTED and failed:
+        pooled.verdict = f"{NOT_SUPPORTED} (holds pooled, but on only {held} of {len(per_seed)} seeds)"
+    return pooled
+
+
+def _gap(hi: str, lo: str):
+    """Mean of hi - lo over the runs that have both (a per-seed effect for `across_seeds`)."""
+    def effect(d: pd.DataFrame) -> float | None:
+        if hi not in d or lo not in d:
+            return None
+        x = d.dropna(subset=[hi, lo])
+        return float((x[hi] - x[lo]).mean()) if len(x) else None
+    return effect
+
+
+def _t_gap(metric: str):
+    """Mean over (preset, S) pairs of metric at the highest T minus at the lowest (per-seed T effect)."""
+    def effect(d: pd.DataFrame) -> float | None:
+        if metric not in d:
+            return None
+        x = d.dropna(subset=[metric, "T"])
+        gaps = [g.loc[g["T"].idxmax(), metric] - g.loc[g["T"].idxmin(), metric]
+                for _, g in x.groupby([k for k in ("preset", "S") if k in x]) if g["T"].nunique() > 1]
+        return float(np.mean(gaps)) if gaps else None
+    return effect
+
+
 def check_claims(runs: pd.DataFrame, laws: Laws | None = None) -> list[Claim]:
-    """All claims for a runs table (the `runs` DataFrame of florenz.scaling.table.load_runs)."""
+    """All claims for a runs table (the `runs` DataFrame of florenz.scaling.table.load_runs), each judged over
+    seeds (`across_seeds`); `laws` (fitted on all runs) serve the pooled verdicts."""
     laws = laws or fit_runs(runs, chinchilla=False)
-    out = [power_law_claim(runs, g, laws) for g in GROUPS]
-    out += [size_over_samples_claim(runs, laws), prefix_claim(runs), grows_with_t_claim(runs),
-            grows_with_t_claim(runs, "uc_fidelity_prefix", "uc_fidelity_grows_with_T")]
-    return out
+
+    def law_judge(fn, *args):
+        return lambda d: fn(d, *args, laws) if len(d) == len(runs) else fn(d, *args)
+
+    judges = [(law_judge(power_law_claim, g), None) for g in GROUPS]
+    judges += [(law_judge(size_over_samples_claim), None),
+               (prefix_claim, _gap("uc_fidelity_prefix", "uc_fidelity_no_prefix")),
+               (grows_with_t_claim, _t_gap("uc_attribute_accuracy_prefix")),
+               (lambda d: grows_with_t_claim(d, "uc_fidelity_prefix", "uc_fidelity_grows_with_T"),
+                _t_gap("uc_fidelity_prefix")),
+               (grounded_claim, _gap("uc_attribute_accuracy_prefix", "uc_attribute_accuracy_prefix_shuffled")),
+               (lambda d: grounded_claim(d, "sc"),
+                _gap("sc_attribute_accuracy_prefix", "sc_attribute_accuracy_prefix_shuffled"))]
+    return [across_seeds(runs, j, e) for j, e in judges]
 
 
 def headline_findings(claims: list[Claim], laws: Laws | None = None, n_runs: int | None = None,

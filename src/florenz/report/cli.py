@@ -8,7 +8,7 @@ import typer
 
 from florenz.clitools import console, emit, json_option, out_option
 from florenz.errors import FlorenzError
-from florenz.report.report import build_report
+from florenz.io import check_dir_path
 
 
 def report(
@@ -21,6 +21,10 @@ def report(
     """Write report.md and report.html (plots, laws, the paper's claims checked) for a runs directory."""
     if bootstrap < 0:
         raise FlorenzError(f"--bootstrap must be >= 0, got {bootstrap}")
+    if out is not None:
+        check_dir_path(out)
+    from florenz.report.report import build_report
+
     rep = build_report(runs_dir, out, chinchilla=chinchilla, n_bootstrap=bootstrap)
     console.print(f"wrote {rep.files['report.md']} and {rep.files['report.html']}")
     claims = [{"id": c.id, "verdict": c.verdict, "evidence": c.evidence, "numbers": c.numbers} for c in rep.claims]

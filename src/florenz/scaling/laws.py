@@ -2,7 +2,8 @@
 
 Per CE group (UC, ST, SC): the compute law on the Pareto frontier, the multivariate law on all scored
 runs (with log T when T varies), and the Chinchilla form where there are enough distinct (P, S).
-A law that cannot be fitted carries the reason instead of a number, so reports never go silent.
+A law that cannot be fitted carries the reason instead of a number, so reports never go silent; a law that
+was fitted but is not identifiable (`florenz.scaling.identify`) carries its reasons and is shown as such.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from florenz.errors import FlorenzError
 from florenz.scaling.chinchilla import ChinchillaFit, fit_chinchilla
 from florenz.scaling.fit import LogLinearFit, fit_loglinear
 from florenz.scaling.frontier import pareto_mask
+from florenz.scaling.identify import chinchilla_problems, loglinear_problems
 from florenz.scaling.table import GROUPS
 
 MIN_POINTS = 3
@@ -32,10 +34,32 @@ class Law:
     fit: LogLinearFit | ChinchillaFit | None = None
     reason: str = ""
     extrapolation: dict | None = None
+    problems: list[str] = field(default_factory=list)  # why a fitted law is not identifiable
+
+    def __post_init__(self) -> None:
+        if self.problems:  # an extrapolation check of a law that is not identified checks nothing
+            self.extrapolation = None
+
+    @property
+    def usable(self) -> bool:
+        """Fitted and identifiable: the only laws whose numbers may be read, plotted or planned with."""
+        return self.fit is not None and not self.problems
+
+    @property
+    def status(self) -> str:
+        if self.fit is None:
+            return f"not fitted: {self.reason}"
+        return f"not identifiable ({'; '.join(self.problems)})" if self.problems else "fitted"
 
     def to_dict(self) -> dict:
         out = {"group": self.group, "kind": self.kind, "n": self.n}
-        out.update(self.fit.to_dict() if self.fit is not None else {"not_fitted": self.reason})
+        if self.fit is None:
+            out["not_fitted"] = self.reason
+        elif self.problems:  # the raw numbers stay available, under a name nobody mistakes for results
+            out["not_identifiable"] = "; ".join(self.problems)
+            out["raw_fit"] = self.fit.to_dict()
+        else:
+            out.update(self.fit.to_dict())
         if self.extrapolation is not None:
             out["leave_largest_out"] = self.extrapolation
         return out
@@ -83,9 +107,12 @@ def compute_law(runs: pd.DataFrame, group: str) -> Law:
     c, y = d["C"].to_numpy(float)[mask], d[f"ce_{group}"].to_numpy(float)[mask]
     if len(y) < MIN_POINTS or len(np.unique(c)) < 2:
         return Law(group, "compute", len(y), reason=f"{len(y)} frontier points (need {MIN_POINTS})")
-    fit = fit_loglinear({"C": c}, y)
+    try:
+        fit = fit_loglinear({"C": c}, y)
+    except FlorenzError as e:
+        return Law(group, "compute", len(y), reason=str(e))
     ext = leave_largest_out(c[:, None], y, c, lambda xx, yy: fit_loglinear({"C": xx[:, 0]}, yy))
-    return Law(group, "compute", len(y), fit=fit, extrapolation=ext)
+    return Law(group, "compute", len(y), fit=fit, extrapolation=ext, problems=loglinear_problems(fit))
 
 
 def multivariate_law(runs: pd.DataFrame, group: str) -> Law:
@@ -104,7 +131,7 @@ def multivariate_law(runs: pd.DataFrame, group: str) -> Law:
     except FlorenzError as e:
         return Law(group, "multivariate", len(d), reason=str(e))
     ext = leave_largest_out(x, y, x[:, 0], lambda xx, yy: fit_loglinear(dict(zip(cols, xx.T, strict=True)), yy))
-    return Law(group, "multivariate", len(d), fit=fit, extrapolation=ext)
+    return Law(group, "multivariate", len(d), fit=fit, extrapolation=ext, problems=loglinear_problems(fit))
 
 
 def chinchilla_law(runs: pd.DataFrame, group: str, n_bootstrap: int = 200, seed: int = 0) -> Law:
@@ -114,10 +141,13 @@ def chinchilla_law(runs: pd.DataFrame, group: str, n_bootstrap: int = 200, seed:
         return Law(group, "chinchilla", len(d), reason=f"{len(d)} runs, {d['P'].nunique()} sizes, "
                    f"{d['S'].nunique()} sample counts (need 8, 3, 3)")
     p, s, y = (d[c].to_numpy(float) for c in ("P", "S", f"ce_{group}"))
-    fit = fit_chinchilla(p, s, y, n_bootstrap=n_bootstrap, seed=seed)
+    try:
+        fit = fit_chinchilla(p, s, y, n_bootstrap=n_bootstrap, seed=seed)
+    except FlorenzError as e:
+        return Law(group, "chinchilla", len(d), reason=str(e))
     ext = leave_largest_out(np.column_stack([p, s]), y, p,
                             lambda xx, yy: fit_chinchilla(xx[:, 0], xx[:, 1], yy, n_bootstrap=0))
-    return Law(group, "chinchilla", len(d), fit=fit, extrapolation=ext)
+    return Law(group, "chinchilla", len(d), fit=fit, extrapolation=ext, problems=chinchilla_problems(fit, p, s))
 
 
 def fit_runs(runs: pd.DataFrame, groups=GROUPS, chinchilla: bool = True, n_bootstrap: int = 200) -> Laws:
@@ -132,8 +162,10 @@ def fit_runs(runs: pd.DataFrame, groups=GROUPS, chinchilla: bool = True, n_boots
 
 
 def law_rows(law: Law) -> list[list[str]]:
-    if law.fit is None:
-        return [[law.group, law.kind, str(law.n), f"not fitted: {law.reason}", "", "", ""]]
+    """Table rows of one law (LAW_HEADER columns); an unfitted or non-identifiable law is one row saying why."""
+    width = len(LAW_HEADER)
+    if not law.usable:
+        return [[law.group, law.kind, str(law.n), law.status] + [""] * (width - 4)]
     ext = law.extrapolation
     llo = f"{ext['mean_abs_rel_error']:.1%}" if ext else "n/a"
     rows = []
@@ -142,21 +174,30 @@ def law_rows(law: Law) -> list[list[str]]:
             p = law.fit.param(name)
             rows.append([law.group, law.kind, str(law.n), name, f"{p['value']:.4g}",
                          f"[{p['ci_low']:.4g}, {p['ci_high']:.4g}]", f"{p['p']:.2g}"])
-        rows[0] += [f"{law.fit.r2:.3f}", llo]
     elif isinstance(law.fit, ChinchillaFit):
         for name, v in law.fit.params.items():
             lo, hi = law.fit.ci[name]
             rows.append([law.group, law.kind, str(law.n), name, f"{v:.4g}", f"[{lo:.4g}, {hi:.4g}]",
                          f"{law.fit.p_values[name]:.2g}"])
-        rows[0] += [f"{law.fit.r2:.3f}", llo]
-    return [r + [""] * (9 - len(r)) for r in rows]
+    rows[0] += [f"{law.fit.r2:.3f}", llo]
+    return [r + [""] * (width - len(r)) for r in rows]
 
 
 LAW_HEADER = ["group", "law", "n", "parameter", "estimate", "95% CI", "p", "R² (log)", "leave-largest-out |err|"]
 
 
 def format_laws(laws: Laws) -> str:
-    """Plain-text table of every law (for terminals; `--json` gives the full numbers)."""
-    rows = [LAW_HEADER] + [r for law in laws.laws for r in law_rows(law)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(LAW_HEADER))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    """Plain-text table of the usable laws, then one line per law left out and why (`--json`: all numbers)."""
+    usable = [r for law in laws.laws if law.usable for r in law_rows(law)]
+    lines = []
+    if usable:
+        rows = [LAW_HEADER, *usable]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(LAW_HEADER))]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    else:
+        lines.append("no law could be fitted and identified")
+    left = [law for law in laws.laws if not law.usable]
+    if left:
+        lines.append(f"left out ({len(left)}):")
+        lines += [f"  {law.group} {law.kind} (n = {law.n}): {law.status}" for law in left]
+    return "\n".join(lines)

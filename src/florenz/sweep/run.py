@@ -27,6 +27,8 @@ def run_sweep(cfg: Config, sweep_dir: str | Path, specs: list[RunSpec] | None = 
 def _run_sweep(cfg: Config, sweep_dir: Path, specs: list[RunSpec], slurm_local: bool) -> list[dict]:
     if not cfg.train.decoder_lm_cache:  # runs of one (preset, T, seed) share their decoder-LM stage
         cfg.train.decoder_lm_cache = str(sweep_dir / "decoder_lm_cache")
+    if cfg.train.vision_pretrain_samples and not cfg.train.vision_pretrain_cache:  # ... and (preset, seed) vision
+        cfg.train.vision_pretrain_cache = str(sweep_dir / "vision_cache")
     save_config(cfg, sweep_dir / "sweep_config.toml")
     status = {s.name: run_status(sweep_dir / s.name) for s in specs}
     done = [s for s in specs if status[s.name] == "done"]

@@ -32,6 +32,16 @@ class TrainConfig:
     decoder_lm_lr: float = 3e-3
     # Directory where a finished decoder-LM stage is stored and reused by identical runs (sweeps); "" = off.
     decoder_lm_cache: str = ""
+    # Vision pre-training stage (micro models; train/vision_pretrain.py): Florence-2's part, on other renders of
+    # the world. 0 samples = off. Its cost goes to result.json beside C, not into it.
+    vision_pretrain_samples: int = 0
+    vision_pretrain_images: int = 8000  # distinct renders the stage draws from (the last 256 check it)
+    vision_pretrain_batch_size: int = 64
+    vision_pretrain_lr: float = 2e-3
+    vision_pretrain_cache: str = ""  # directory shared by identical runs (sweeps); "" = off
+    # With the vision tower + projector frozen in the VL stage, compute each training image's visual tokens
+    # once and reuse them (single-process micro runs with in-memory images); same numbers, less work.
+    frozen_vision_features: bool = True
 
     @property
     def max_grad_norm(self) -> float:

@@ -63,12 +63,16 @@ class LMStageCache:
         return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
 
     def save(self, model_state: dict, rng: dict, loss: float | None, steps: int, wall_time_s: float) -> None:
-        """Written into a temporary directory and renamed, so a reader never sees half an entry."""
+        payload = {"model": {k: v.detach().cpu().clone() for k, v in model_state.items()}, "rng": rng,
+                   "loss": loss, "steps": steps, "wall_time_s": wall_time_s}
+        self.save_payload(payload)
+
+    def save_payload(self, payload: dict) -> None:
+        """Written into a temporary directory and renamed, so a reader never sees half an entry.
+        (Also the store of the vision pre-training stage, train/vision_pretrain.py.)"""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{self.key}."))
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide a shared cache from other users
-        payload = {"model": {k: v.detach().cpu().clone() for k, v in model_state.items()}, "rng": rng,
-                   "loss": loss, "steps": steps, "wall_time_s": wall_time_s}
         torch.save(payload, tmp / STATE_FILE)
         try:
             tmp.replace(self.dir)

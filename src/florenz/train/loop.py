@@ -116,6 +116,10 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.toml")
+    if t.vision_pretrain_samples > 0 and payload is None and not t.init_from:  # Florence-2's part (micro)
+        from florenz.train.vision_pretrain import run_vision_pretrain
+
+        run_vision_pretrain(cfg, model, processor, data_dir, out, env.is_main)
     logger = RunLogger(out, enabled=env.is_main)
     logger.truncate_after(state.step)
     loop = Loop(cfg, out, env, model, logger, mode, amp, fsdp_step)
@@ -135,6 +139,10 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
     finally:
         logger.close()
     result = setup.finish(cfg, out, env, model, processor, stages, state, mode, fsdp_step, data_dir)
+    if env.is_main:
+        from florenz.train.vision_pretrain import annotate_result
+
+        result = annotate_result(out, result)
     barrier(env)
     return result
 
@@ -196,6 +204,10 @@ class Loop:
         skips = getattr(source, "skips", None)
         if skips is not None and skips.counts and state.stage_step == 0:  # counted in the log, once per run
             self.logger.log({"step": state.step, "stage": stage.name, "data_skipped": skips.summary()})
+        if stage.name == "vl" and t.frozen_vision_features and self.mode == "none":
+            from florenz.train.vl import with_frozen_vision
+
+            source = with_frozen_vision(source, self.model)
         if resume is not None:
             setup.load_optimizer_state(self.model, opt, resume["optimizer"], self.mode)
             source.load_state_dict(resume["source"])

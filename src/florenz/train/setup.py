@@ -112,6 +112,10 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
     if t.samples < t.batch_size:
         raise FlorenzError(f"train.samples ({t.samples}) must be at least train.batch_size ({t.batch_size})")
     mb = micro_batch(cfg, t.batch_size, env.world_size, "train.batch_size")
+    if t.vision_pretrain_samples:
+        from florenz.train.vision_pretrain import check_settings
+
+        check_settings(t, env.world_size)
     stages = []
     if t.decoder_lm_languages and t.decoder_lm_samples > 0:
         from florenz.languages import check_languages

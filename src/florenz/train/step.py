@@ -15,6 +15,6 @@ class TrainStep(nn.Module):
         self.model = model
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if "pixel_values" in batch:
+        if "pixel_values" in batch or "visual_tokens" in batch:
             return self.model(**batch).loss
         return self.model.decoder_lm_loss(**batch)

@@ -117,3 +117,67 @@ def pixel_values(processor, images) -> torch.Tensor:
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
         return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return processor.pixel_values(images)
+
+
+FEATURE_LIMIT_BYTES = 1 << 30  # above this the features are not kept in memory (pixels are recomputed)
+
+
+class FrozenVisionSource(BatchSource):
+    """A VL source whose batches carry each image's visual tokens, computed once, instead of its pixels.
+
+    With the vision tower and projector frozen (and deterministic: no drop-path), every step would recompute
+    the same tokens; this computes them for all training images up front, in eval mode and without autograd,
+    and hands them to the model (`visual_tokens`). It shares the inner source's sampler, so checkpoints and
+    the sampled batches are those of the inner source."""
+
+    def __init__(self, inner: VLSource, features: torch.Tensor) -> None:
+        self.inner, self.features, self.sampler, self.name = inner, features, inner.sampler, inner.name
+
+    @property
+    def num_rows(self) -> int:
+        return self.inner.num_rows
+
+    def collate(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        t = self.inner.t
+        input_ids, attention_mask = take_padded(t["src_ids"], t["src_len"], rows)
+        dec_ids, dec_mask = take_padded(t["dec_ids"], t["dec_len"], rows)
+        labels = torch.from_numpy(t["labels"][rows, : dec_ids.shape[1]].astype(np.int64))
+        idx = torch.from_numpy(np.asarray(t["image_row"][rows], dtype=np.int64)).to(self.features.device)
+        return {"visual_tokens": self.features[idx], "input_ids": input_ids, "attention_mask": attention_mask,
+                "decoder_input_ids": dec_ids, "decoder_attention_mask": dec_mask, "labels": labels}
+
+
+def vision_is_frozen(model) -> bool:
+    """Tower + projector without trainable parameters and without stochastic layers in training mode."""
+    mods = (model.vision_tower, model.projector)
+    if any(p.requires_grad for m in mods for p in m.parameters()):
+        return False
+    return not any(getattr(m, "drop_prob", 0) or (isinstance(m, torch.nn.Dropout) and m.p > 0)
+                   for mod in mods for m in mod.modules())
+
+
+@torch.no_grad()
+def visual_features(model, processor, images: np.ndarray, chunk: int = 256) -> torch.Tensor:
+    """Every image's visual tokens [N, tokens, dim], the vision modules in eval mode, in chunks."""
+    mods = (model.vision_tower, model.projector)
+    was = [m.training for m in mods]
+    for m in mods:
+        m.eval()
+    try:
+        parts = [model.visual_tokens(pixel_values(processor, images[i:i + chunk]).to(model.device))
+                 for i in range(0, len(images), chunk)]
+    finally:
+        for m, w in zip(mods, was, strict=True):
+            m.train(w)
+    return torch.cat(parts)
+
+
+def with_frozen_vision(source: BatchSource, model) -> BatchSource:
+    """`source` with pre-computed visual tokens where that is exact and fits in memory; else `source` itself."""
+    if not isinstance(source, VLSource) or not isinstance(source.images, np.ndarray) or not vision_is_frozen(model):
+        return source
+    with torch.no_grad():
+        one = model.visual_tokens(pixel_values(source.processor, source.images[:1]).to(model.device))
+    if one.numel() * one.element_size() * len(source.images) > FEATURE_LIMIT_BYTES:
+        return source
+    return FrozenVisionSource(source, visual_features(model, source.processor, source.images))

@@ -6,9 +6,19 @@ from dataclasses import dataclass, field
 
 from florenz.errors import FlorenzError
 
+# Named difficulty levels. A preset fills the fields still at their defaults (an explicit setting wins, unless
+# it equals the default). `standard` is the defaults; `easy` has fewer, larger objects and less noise, so a
+# CPU budget learns seen captioning well (the demo's choice); `single` is one large object per image.
+WORLD_PRESETS: dict[str, dict] = {
+    "standard": {},
+    "easy": {"max_objects": 2, "noise": 0.03, "small_radius": 0.16, "large_radius": 0.25},
+    "single": {"max_objects": 1, "noise": 0.03, "small_radius": 0.16, "large_radius": 0.25},
+}
+
 
 @dataclass
 class WorldConfig:
+    preset: str = "standard"  # a name in WORLD_PRESETS (see there)
     seed: int = 0
     image_size: int = 64  # pixels per side
     min_objects: int = 1
@@ -30,7 +40,8 @@ class WorldConfig:
     vocab_size: int = 1500  # micro tokenizer vocabulary
 
     def validate(self) -> WorldConfig:
-        """Fail early, naming the bad key, before a long build starts."""
+        """Fail early, naming the bad key, before a long build starts (and apply the preset)."""
+        self.apply_preset()
         from florenz.languages import check_languages
         from florenz.world.grammar import get_grammar
 
@@ -67,4 +78,14 @@ class WorldConfig:
         for key in ("noise", "src_keep_attribute", "src_loose"):
             if not 0 <= getattr(self, key) <= 1:
                 raise FlorenzError(f"world.{key} must be in [0, 1], got {getattr(self, key)}")
+        return self
+
+    def apply_preset(self) -> WorldConfig:
+        """Fill the fields still at their defaults from the named preset (idempotent)."""
+        if self.preset not in WORLD_PRESETS:
+            raise FlorenzError(f"world.preset must be one of {', '.join(WORLD_PRESETS)}, got {self.preset!r}")
+        defaults = WorldConfig.__dataclass_fields__
+        for key, value in WORLD_PRESETS[self.preset].items():
+            if getattr(self, key) == defaults[key].default:
+                setattr(self, key, value)
         return self

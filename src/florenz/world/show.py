@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from florenz.data.shards import decode_image, read_records
+from florenz.fonts import use_cjk_font
 
 
 def show_grid(data_dir: str | Path, out: str | Path, split: str = "heldout", n: int = 6) -> Path:
@@ -24,8 +25,7 @@ def show_grid(data_dir: str | Path, out: str | Path, split: str = "heldout", n: 
     height = [max(2.0, 0.22 * sum(len(textwrap.wrap(t, 110)) for t in ls)) for ls in lines]
     fig, axes = plt.subplots(len(records), 2, figsize=(16, sum(height)), squeeze=False,
                              gridspec_kw={"width_ratios": [1, 7], "height_ratios": height})
-    # CJK glyphs: use a font with them if one is installed; else matplotlib shows boxes (no crash).
-    plt.rcParams["font.family"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"]
+    use_cjk_font()  # Chinese captions as text, not boxes
     for (ax_img, ax_txt), rec, ls in zip(axes, records, lines, strict=True):
         ax_img.imshow(decode_image(rec), interpolation="nearest")
         ax_img.set_title(rec.key, fontsize=8)

@@ -7,10 +7,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from florenz.evaluate.metrics.cider import _check
-from florenz.evaluate.metrics.ngrams import ngram_counts, order_onehot
+from florenz.evaluate.metrics.ngrams import ngram_counts
 
 BLEU4_VERSION = "1"
 
@@ -22,23 +21,23 @@ def coco_bleu(hyps: Sequence[str], refs: Sequence[Sequence[str]], n: int = 4) ->
     nref = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     ref_img = np.repeat(np.arange(n_img), nref)
     ng = ngram_counts(list(hyps) + [r for rs in refs for r in rs], n)
-    hyp_c = ng.counts[:n_img].tocoo()
-    ref_c = ng.counts[n_img:].tocoo()
-    n_cols = ng.counts.shape[1]
+    n_cols = ng.n_cols
+    is_hyp = ng.row < n_img
+    h_row, h_col, h_cnt = ng.row[is_hyp], ng.col[is_hyp], ng.count[is_hyp]
+    r_row, r_col, r_cnt = ng.row[~is_hyp] - n_img, ng.col[~is_hyp], ng.count[~is_hyp]
 
     # max count of each n-gram over one image's references, looked up for the hypothesis' n-grams
-    ref_keys = ref_img[ref_c.row].astype(np.int64) * n_cols + ref_c.col
+    ref_keys = ref_img[r_row] * n_cols + r_col
     uniq, inv = np.unique(ref_keys, return_inverse=True)
     max_ref = np.zeros(len(uniq))
-    np.maximum.at(max_ref, inv, ref_c.data)
-    hyp_keys = hyp_c.row.astype(np.int64) * n_cols + hyp_c.col
+    np.maximum.at(max_ref, inv, r_cnt)
+    hyp_keys = h_row * n_cols + h_col
     if len(uniq):
         at = np.minimum(np.searchsorted(uniq, hyp_keys), len(uniq) - 1)
-        clip = np.where(uniq[at] == hyp_keys, np.minimum(hyp_c.data, max_ref[at]), 0.0)
+        clip = np.where(uniq[at] == hyp_keys, np.minimum(h_cnt, max_ref[at]), 0.0)
     else:
         clip = np.zeros(len(hyp_keys))
-    correct_mat = sp.csr_matrix((clip, (hyp_c.row, hyp_c.col)), shape=(n_img, n_cols))
-    correct = np.asarray((correct_mat @ order_onehot(ng.order, n)).sum(axis=0)).ravel()
+    correct = np.bincount(ng.order[h_col], weights=clip, minlength=n)[:n].astype(np.float64)
 
     test_len = ng.lengths[:n_img]
     guess = np.array([np.maximum(test_len - k, 0).sum() for k in range(n)], dtype=np.float64)

@@ -1,4 +1,4 @@
-"""CIDEr-D exactly as pycocoevalcap computes it, vectorised with scipy sparse matrices (no Java).
+"""CIDEr-D exactly as pycocoevalcap computes it, vectorised over sparse n-gram counts (no Java).
 
 pycocoevalcap's `CiderScorer`: tf-idf vectors over 1..4-grams with idf = log(#images) - log(max(1, df))
 where df counts the images whose *references* contain the n-gram; per order the clipped cosine
@@ -13,10 +13,9 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from florenz.errors import FlorenzError
-from florenz.evaluate.metrics.ngrams import ngram_counts
+from florenz.evaluate.metrics.ngrams import distinct, ngram_counts
 
 CIDER_VERSION = "1"
 
@@ -30,27 +29,31 @@ def cider_d(
     nref = np.fromiter(map(len, refs), dtype=np.int64, count=len(refs))
     ref_img = np.repeat(np.arange(n_img), nref)
     ng = ngram_counts([*hyps, *itertools.chain.from_iterable(refs)], n)
-    mat, n_cols = ng.counts, ng.counts.shape[1]
-    hyp_c, ref_c = mat[:n_img], mat[n_img:]
+    n_cols, order = ng.n_cols, ng.order
+    is_hyp = ng.row < n_img
+    h_key = ng.row[is_hyp] * n_cols + ng.col[is_hyp]  # sorted, as the triplets are
+    h_cnt = ng.count[is_hyp]
+    r_row, r_col, r_cnt = ng.row[~is_hyp] - n_img, ng.col[~is_hyp], ng.count[~is_hyp]
 
-    # document frequency: number of images whose references contain the n-gram (one sparse product;
-    # its rows have unique columns, so no sort is needed)
-    img_ind = sp.csr_matrix((np.ones(len(ref_img)), (ref_img, np.arange(len(ref_img)))), shape=(n_img, len(ref_img)))
-    df = np.bincount((img_ind @ ref_c).indices, minlength=n_cols)
+    # document frequency: number of images whose references contain the n-gram
+    df = np.bincount(distinct(ref_img[r_row] * n_cols + r_col)[0] % n_cols, minlength=n_cols)
     idf = np.log(float(n_img)) - np.log(np.maximum(1.0, df))
 
-    onehot_order = ng.order
-    row = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))  # sentence of each stored count
-    w = mat.data * idf[mat.indices]  # tf-idf of every stored count
-    norm = np.bincount(row * n + onehot_order[mat.indices], weights=w * w, minlength=mat.shape[0] * n)
+    n_rows = n_img + len(ref_img)
+    w = ng.count * idf[ng.col]  # tf-idf of every stored count
+    norm = np.bincount(ng.row * n + order[ng.col], weights=w * w, minlength=n_rows * n)
     norm = np.sqrt(norm.astype(np.float64)).reshape(-1, n)
     hyp_norm, ref_norm = norm[:n_img], norm[n_img:]
 
-    # clipped dot product sum_c min(h_c, r_c) * r_c * idf_c^2, row-paired by sparse merges
-    paired = hyp_c[ref_img].minimum(ref_c).multiply(ref_c).tocsr()
-    prow = np.repeat(np.arange(paired.shape[0]), np.diff(paired.indptr))
-    contrib = paired.data * idf[paired.indices] ** 2
-    val = np.bincount(prow * n + onehot_order[paired.indices], weights=contrib, minlength=len(ref_img) * n)
+    # clipped dot product sum_c min(h_c, r_c) * r_c * idf_c^2: each reference count meets its image's
+    # hypothesis count for the same n-gram (0 where the hypothesis lacks it)
+    q = ref_img[r_row] * n_cols + r_col
+    h_at = np.zeros(len(q))
+    if len(h_key):
+        at = np.minimum(np.searchsorted(h_key, q), len(h_key) - 1)
+        h_at = np.where(h_key[at] == q, h_cnt[at], 0.0)
+    contrib = np.minimum(h_at, r_cnt) * r_cnt * idf[r_col] ** 2
+    val = np.bincount(r_row * n + order[r_col], weights=contrib, minlength=len(ref_img) * n)
     val = val.astype(np.float64).reshape(-1, n)  # bincount of nothing is int
     denom = hyp_norm[ref_img] * ref_norm
     nz = denom != 0

@@ -1,7 +1,8 @@
-"""Sparse n-gram count matrices for many sentences at once (shared by CIDEr-D and COCO BLEU-4).
+"""Sparse n-gram counts for many sentences at once (shared by CIDEr-D and COCO BLEU-4), as sorted
+(sentence, n-gram, count) triplets in plain numpy: scipy.sparse alone cost `florenz score` ~0.15 s to import.
 
 Words get integer ids in one pass over the joined corpus; n-grams of order k are then numbered by
-hashing `(id of the (k-1)-gram at i) * V + word at i+k-1` (pandas.factorize), so every step is an
+numbering the distinct values of `(id of the (k-1)-gram at i) * V + word at i+k-1` (np.unique), so every step is an
 array operation and ids never overflow whatever the vocabulary size.
 """
 
@@ -12,17 +13,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
 _SEP = "\x00\x01"  # sentence separator token: whitespace-free, never produced by a tokenizer
 
 
 @dataclass
 class NgramCounts:
-    counts: sp.csr_matrix  # (sentences, ngrams) raw term counts, all orders side by side
+    """Stored counts sorted by (row, col), each (row, col) once: a CSR matrix without scipy."""
+
+    row: np.ndarray  # (entries,) sentence of each stored count
+    col: np.ndarray  # (entries,) n-gram id (all orders side by side)
+    count: np.ndarray  # (entries,) raw term count (float64)
     order: np.ndarray  # (ngrams,) order - 1 of each column (0 = unigram)
     lengths: np.ndarray  # (sentences,) number of words
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.order)
+
+
+def distinct(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, how often each occurs) by one sort; numpy's hash-based `np.unique`
+    took 0.3 s on the 700k n-gram keys of 3,600 x 5 references."""
+    s = np.sort(a)  # the default (SIMD) sort: 10x faster than kind="stable" here, and equal keys are identical
+    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.zeros(0, np.int64)
+    return s[start], np.diff(np.r_[start, len(s)])
 
 
 def word_ids(sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -51,7 +66,8 @@ def ngram_counts(sentences: Sequence[str], n: int = 4) -> NgramCounts:
         valid = remaining >= k
         if k > 1:
             at = np.flatnonzero(valid)
-            codes, uniq = pd.factorize(gram[at] * v_words + tok[at + k - 1])
+            # np.unique rather than pandas.factorize: importing pandas alone cost `florenz score` ~0.2 s.
+            uniq, codes = np.unique(gram[at] * v_words + tok[at + k - 1], return_inverse=True)
             gram = np.zeros_like(tok)
             gram[at] = codes
             n_uniq = len(uniq)
@@ -63,11 +79,6 @@ def ngram_counts(sentences: Sequence[str], n: int = 4) -> NgramCounts:
         orders.append(np.full(n_uniq, k - 1, dtype=np.int64))
         offset += n_uniq
     r, c = np.concatenate(rows), np.concatenate(cols)
-    mat = sp.csr_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(len(sentences), offset))
-    mat.sum_duplicates()
-    return NgramCounts(mat, np.concatenate(orders), lengths)
-
-
-def order_onehot(order: np.ndarray, n: int) -> sp.csr_matrix:
-    """(ngrams, n) indicator so that `X @ onehot` sums a row's values per n-gram order."""
-    return sp.csr_matrix((np.ones(len(order)), (np.arange(len(order)), order)), shape=(len(order), n))
+    keys, counts = distinct(r * max(offset, 1) + c)
+    return NgramCounts(keys // max(offset, 1), keys % max(offset, 1), counts.astype(np.float64),
+                       np.concatenate(orders), lengths)

@@ -14,7 +14,7 @@ from florenz.errors import FlorenzError
 from florenz.evaluate.metrics.bleu4 import bleu4_signature, coco_bleu
 from florenz.evaluate.metrics.cider import cider_d, cider_signature
 from florenz.evaluate.metrics.sacre import sacre_bleu, sacre_chrf
-from florenz.evaluate.metrics.tokenize import tok_signature, tokenize_captions
+from florenz.evaluate.metrics.tokenize import tok_signature, tokenize_captions, tokenize_reference_sets
 
 METRICS = ("cider", "bleu4", "bleu", "chrf")
 
@@ -49,7 +49,7 @@ def score_texts(metric: str, hyps: Sequence[str], refs: Sequence[Sequence[str]],
         return MetricResult(metric, *sacre_chrf(hyps, refs, lang))
     tok = tok_signature(lang, segmenter)
     h = tokenize_captions(hyps, lang, segmenter)
-    r = [tokenize_captions(rs, lang, segmenter) for rs in refs]
+    r = tokenize_reference_sets(refs, lang, segmenter)
     if metric == "cider":
         return MetricResult(metric, cider_d(h, r)[0], cider_signature(_nrefs(refs), tok))
     return MetricResult(metric, 100.0 * coco_bleu(h, r)[3], bleu4_signature(_nrefs(refs), tok))

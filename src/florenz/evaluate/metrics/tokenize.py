@@ -76,10 +76,42 @@ def tokenize_caption(text: str, lang: str | None = None, segmenter: str = "defau
     return tokenizer_for(lang, segmenter)(text)
 
 
+_JOIN = "\x00"  # NFKC-, case- and punctuation-stable, so normalising the joined corpus equals normalising each text
+
+
+def normalize_many(texts: Sequence[str]) -> list[str]:
+    """`normalize` of each text, done on the joined corpus: one NFKC/lower pass and one `str.replace` per
+    punctuation character present (much faster than per-character translation over thousands of captions)."""
+    joined = _JOIN.join(texts)
+    if joined.count(_JOIN) != max(len(texts) - 1, 0):
+        return [normalize(t) for t in texts]
+    norm = unicodedata.normalize("NFKC", joined).lower()
+    for ch in set(norm):
+        if _PUNCT[ord(ch)] == " " and ch != " ":
+            norm = norm.replace(ch, " ")
+    return norm.split(_JOIN) if texts else []
+
+
 def tokenize_captions(texts: Sequence[str], lang: str | None = None, segmenter: str = "default") -> list[str]:
     """Space-joined token strings (the form the n-gram metrics take)."""
+    seg = resolve_segmentation(lang, segmenter)
+    if seg == "word":
+        return [" ".join(t.split()) for t in normalize_many(texts)]
+    if seg == "char":
+        return [" ".join(_char_split(t)) for t in normalize_many(texts)]
     fn = tokenizer_for(lang, segmenter)
     return [" ".join(fn(t)) for t in texts]
+
+
+def tokenize_reference_sets(refs: Sequence[Sequence[str]], lang: str | None = None,
+                            segmenter: str = "default") -> list[list[str]]:
+    """`tokenize_captions` of every reference set, in one pass over all references."""
+    flat = tokenize_captions([r for rs in refs for r in rs], lang, segmenter)
+    out, i = [], 0
+    for rs in refs:
+        out.append(flat[i : i + len(rs)])
+        i += len(rs)
+    return out
 
 
 def tokenizer_for(lang: str | None, segmenter: str = "default") -> Callable[[str], list[str]]:
