@@ -14,7 +14,7 @@ from florenz.models.build import build, build_model
 from florenz.models.checkpoint import load_model, save_model
 from florenz.models.config import ModelConfig
 from florenz.models.freezing import apply_freezing, count_parameters
-from florenz.models.generate import generate
+from florenz.models.prefix import generate_texts
 from florenz.models.presets import get_preset
 from florenz.prompts import all_prompt_texts
 
@@ -55,7 +55,7 @@ def test_forward_shapes_and_loss(name, tok):
     assert enc.states.shape[1] == 17 + b["input_ids"].shape[1] == enc.mask.shape[1]
     lm = model.decoder_lm_loss(b["decoder_input_ids"], b["decoder_attention_mask"], b["labels"])
     assert torch.isfinite(lm) and len(model.decoder_layers()) == len(model.decoder.layers)
-    assert model.config.decoder_kind == name.split("-")[1] and model.config["image_size"] == 64
+    assert model.config.decoder_kind == name.split("-")[1] and model.config.image_size == 64
 
 
 def test_collate_labels_and_prompts(tok):
@@ -148,17 +148,17 @@ def test_save_load_round_trip(name, tok, tmp_path):
     model, proc = _model(name, tok, seed=3)
     apply_freezing(model, "none")
     save_model(model, proc, tmp_path / "m")
-    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"model.safetensors", "florenz.json", "tokenizer.json"}
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json"}
     loaded, proc2 = load_model(tmp_path / "m")
     a, b = model.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert loaded.lm_head.weight is loaded.decoder.embed_tokens.weight
-    assert loaded.config == model.config and proc2.image_size == proc.image_size
+    assert loaded.config.description() == model.config.description() and proc2.image_size == proc.image_size
     batch = _batch(proc)
     model.eval()
     assert torch.equal(model(**batch).logits, loaded(**batch).logits)
     (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "florenz.json").write_text((tmp_path / "m" / "florenz.json").read_text())
+    (tmp_path / "bad" / "config.json").write_text((tmp_path / "m" / "config.json").read_text())
     from safetensors.torch import save_file
 
     state = {k: v for k, v in a.items() if k != "lm_head.weight" and not k.startswith("encoder.layers.0.fc1")}
@@ -172,25 +172,32 @@ def test_save_load_round_trip(name, tok, tmp_path):
 def test_cached_generation_matches_uncached(name, beams, tok):
     model, proc = _model(name, tok, seed=1)
     b = _batch(proc)
-    args = (model, proc, b["pixel_values"], b["input_ids"], b["attention_mask"], LANGS)
-    cached, s1 = generate(*args, prefix=True, beams=beams, max_new_tokens=10, use_cache=True, return_scores=True)
-    plain, s2 = generate(*args, prefix=True, beams=beams, max_new_tokens=10, use_cache=False, return_scores=True)
+    args = (model, proc, b["pixel_values"], b["input_ids"], b["attention_mask"], ["caption", "translation", "caption"],
+            LANGS)
+    kw = dict(prefix=True, num_beams=beams, max_new_tokens=10, return_scores=True)
+    cached, s1 = generate_texts(*args, use_cache=True, **kw)
+    plain, s2 = generate_texts(*args, use_cache=False, **kw)
     assert cached == plain and len(cached) == 3
     assert s1 == pytest.approx(s2, abs=1e-4)
-    free = generate(*args, prefix=False, beams=beams, max_new_tokens=6)
+    free = generate_texts(*args, prefix=False, num_beams=beams, max_new_tokens=6)
     assert len(free) == 3 and all(isinstance(t, str) for t in free)
 
 
-def test_prefix_forced_and_stripped(tok):
-    model, proc = _model("micro-gemma-xs", tok, seed=2)
-    b = _batch(proc)
-    from florenz.models import generate as gen
+def test_prefix_forced_and_stripped_for_captions_only(tok):
+    from florenz.models.prefix import decoder_prompt, finish_text
 
-    enc = model.encode(b["pixel_values"], b["input_ids"], b["attention_mask"])
-    forced = [proc.prefix_ids(lang) for lang in LANGS]
-    seqs, _ = gen._beam(model.eval(), enc, forced, tok.bos_token_id, tok.eos_token_id, 2, 5, True, 1.0)
-    for seq, f in zip(seqs, forced, strict=True):
-        assert seq[: len(f)] == f
-    texts = generate(model, proc, b["pixel_values"], b["input_ids"], b["attention_mask"], LANGS, beams=2,
-                     max_new_tokens=5)
+    model, proc = _model("micro-gemma-xs", tok, seed=2)
+    bos = tok.bos_token_id
+    assert decoder_prompt(proc, "caption", "fr", True) == [bos, *proc.prefix_ids("fr")]
+    assert decoder_prompt(proc, "caption", "fr", False) == [bos]
+    assert decoder_prompt(proc, "translation", "fr", True) == [bos]  # translation targets have no prefix
+    said = tok("La photo montre une femme", add_special_tokens=False)["input_ids"]
+    assert finish_text(proc, said, "caption", "fr") == "une femme"
+    assert finish_text(proc, said, "translation", "fr").startswith("La photo montre")  # never stripped
+    b = _batch(proc)
+    texts = generate_texts(model, proc, b["pixel_values"], b["input_ids"], b["attention_mask"], "caption", LANGS,
+                           num_beams=2, max_new_tokens=5)
     assert not any(t.startswith(("The image shows", "La photo montre", "Das Bild zeigt")) for t in texts)
+    with pytest.raises(FlorenzError, match="exceeds the decoder's 256 positions"):
+        generate_texts(model, proc, b["pixel_values"], b["input_ids"], b["attention_mask"], "caption", LANGS,
+                       max_new_tokens=256)

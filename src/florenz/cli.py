@@ -30,6 +30,7 @@ app = typer.Typer(
 app.add_typer(world_cli.app, name="world")
 app.add_typer(data_cli.app, name="data")
 app.command("models")(models_cli.models)
+app.command("convert")(models_cli.convert)
 app.command("train")(train_cli.train)
 app.command("export")(train_cli.export)
 app.command("eval")(eval_cli.evaluate)

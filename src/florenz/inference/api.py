@@ -4,8 +4,8 @@
     model.caption(["cat.jpg"], lang="fr")          # -> ["un petit chat ..."]
     model.translate(["a red circle"], lang="de")   # text-only: a blank image stands in
 
-Generation is the cached beam search of florenz.models.generate; on a GPU the model runs in bf16
-(or fp16 where bf16 is unsupported).
+Generation is transformers' `generate()` (florenz.models.prefix forces and strips caption prefixes); on a GPU
+the model runs in bf16 (or fp16 where bf16 is unsupported).
 """
 
 from __future__ import annotations
@@ -24,19 +24,18 @@ from florenz.prompts import CAPTION_STYLES
 
 
 def resolve_model_dir(path: str | Path) -> Path:
-    """A model directory (florenz.json inside), or a run directory holding one under model/."""
+    """A model directory (config.json of a florenz model, or an old florenz.json), or a run directory with model/."""
+    from florenz.models.checkpoint import is_model_dir
+
     path = Path(path)
     for cand in (path, path / "model"):
-        if (cand / "florenz.json").is_file():
+        if is_model_dir(cand):
             return cand
-    raise FlorenzError(f"no florenz checkpoint in {path} (expected florenz.json there or in {path / 'model'})")
+    raise FlorenzError(f"no florenz checkpoint in {path} (expected a florenz config.json there or in {path / 'model'})")
 
 
 def checkpoint_languages(model_dir: Path) -> list[str]:
     """Languages this checkpoint was trained with: recorded at save time, else its data's stats."""
-    meta = read_json(model_dir / "florenz.json")
-    if meta.get("languages"):
-        return list(meta["languages"])
     result = model_dir.parent / "result.json"
     if result.is_file():
         data = read_json(result).get("data")
@@ -63,18 +62,21 @@ class Florenz:
             raise FlorenzError(f"this checkpoint does not know language {lang!r}; it knows: {known}")
 
     def caption(self, images: Sequence[ImageLike] | ImageLike, lang: str = "en", style: str = "short",
-                prefix: bool = True, beams: int = 4, max_new_tokens: int = 64, return_scores: bool = False):
+                prefix: bool = True, beams: int = 4, max_new_tokens: int = 64, return_scores: bool = False,
+                **generate_kwargs):
         """One caption per image (paths, PIL images or tensors) in `lang`; the decoder prefix is forced
-        (prefix=True) or left to the model, and stripped from the returned text either way."""
+        (prefix=True) or left to the model, and stripped from the returned text either way. Extra keywords go
+        to transformers' `generate()` (no_repeat_ngram_size, do_sample, length_penalty, ...)."""
         if style not in CAPTION_STYLES:
             raise FlorenzError(f"unknown caption style {style!r}; known: {', '.join(CAPTION_STYLES)}")
         if not isinstance(images, list | tuple):
             images = [images]
         samples = [Sample(task="caption", lang=lang, tgt="", style=style) for _ in images]
-        return self._run([open_image(i) for i in images], samples, lang, prefix, beams, max_new_tokens, return_scores)
+        return self._run([open_image(i) for i in images], samples, lang, prefix, beams, max_new_tokens, return_scores,
+                         generate_kwargs)
 
     def translate(self, texts: Sequence[str] | str, images: Sequence[ImageLike] | None = None, lang: str = "de",
-                  beams: int = 4, max_new_tokens: int = 64, return_scores: bool = False):
+                  beams: int = 4, max_new_tokens: int = 64, return_scores: bool = False, **generate_kwargs):
         """Translate English `texts` into `lang`, with one image per text as context (or none)."""
         if isinstance(texts, str):
             texts = [texts]
@@ -82,11 +84,11 @@ class Florenz:
             raise FlorenzError(f"translate: {len(images)} images for {len(texts)} texts")
         pil = [open_image(i) for i in images] if images is not None else [self.processor.blank_image()] * len(texts)
         samples = [Sample(task="translation", lang=lang, tgt="", src=t) for t in texts]
-        return self._run(pil, samples, lang, False, beams, max_new_tokens, return_scores)
+        return self._run(pil, samples, lang, False, beams, max_new_tokens, return_scores, generate_kwargs)
 
     @torch.no_grad()
-    def _run(self, images, samples, lang, prefix, beams, max_new_tokens, return_scores):
-        from florenz.models.generate import generate
+    def _run(self, images, samples, lang, prefix, beams, max_new_tokens, return_scores, generate_kwargs):
+        from florenz.models.prefix import generate_texts
 
         self._check_lang(lang)
         texts: list[str] = []
@@ -96,9 +98,9 @@ class Florenz:
             chunk = samples[lo:lo + self.batch_size]
             prompts = {k: v.to(self.device) for k, v in self.processor.prompts(chunk).items()}
             pixels = self.processor.pixel_values(images[lo:lo + self.batch_size]).to(self.device, dtype)
-            t, s = generate(self.model, self.processor, pixels, prompts["input_ids"], prompts["attention_mask"],
-                            langs=lang, prefix=prefix, beams=beams, max_new_tokens=max_new_tokens,
-                            return_scores=True)
+            t, s = generate_texts(self.model, self.processor, pixels, prompts["input_ids"], prompts["attention_mask"],
+                                  tasks=[x.task for x in chunk], langs=lang, prefix=prefix, return_scores=True,
+                                  num_beams=beams, max_new_tokens=max_new_tokens, **generate_kwargs)
             texts += t
             scores += s
         return (texts, scores) if return_scores else texts

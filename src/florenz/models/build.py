@@ -9,30 +9,20 @@ gives a real preset's architecture with random weights (e.g. on "meta" for count
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from florenz.errors import FlorenzError
 from florenz.models.config import ModelConfig
 from florenz.models.florenz import FlorenzConfig, FlorenzModel
+from florenz.models.instantiate import build_empty, build_from_config, parameters_on_meta, special_ids  # noqa: F401
 from florenz.models.presets import BART_VOCAB, GEMMA_VOCAB, get_preset
 
 # Defaults for real presets built without tokenizers (meta-device counting): Gemma-2 and BART special ids.
 GEMMA_IDS = {"pad": 0, "eos": 1, "bos": 2}
 BART_IDS = {"bos": 0, "pad": 1, "eos": 2}
-
-
-def special_ids(tokenizer, source: str = "tokenizer") -> dict:
-    """{"bos", "eos", "pad"} of a transformers tokenizer; a missing one is an error naming it."""
-    ids = {k: getattr(tokenizer, f"{k}_token_id", None) for k in ("bos", "eos", "pad")}
-    missing = [k for k, v in ids.items() if v is None]
-    if missing:
-        raise FlorenzError(f"{source} has no {', '.join(missing)} token (needed by the model)")
-    return ids
 
 
 def model_config(cfg: ModelConfig, tokenizer=None, encoder_tokenizer=None) -> FlorenzConfig:
@@ -46,41 +36,6 @@ def model_config(cfg: ModelConfig, tokenizer=None, encoder_tokenizer=None) -> Fl
     dec_ids = special_ids(tokenizer) if tokenizer is not None else GEMMA_IDS
     enc_ids = special_ids(enc_tok) if enc_tok is not None else BART_IDS
     return FlorenzConfig.from_preset(preset, dec_vocab, enc_vocab, dec_ids, enc_ids, cfg.image_size)
-
-
-@contextlib.contextmanager
-def parameters_on_meta():
-    """Parameters are born on "meta" (no memory, no init cost) while buffers stay real.
-
-    Why not `torch.device("meta")`: the non-persistent buffers (rotary frequencies, Gemma's embedding scale)
-    are computed in `__init__` and are in no checkpoint, so they must be computed for real.
-    """
-    register = nn.Module.register_parameter
-
-    def on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
-        register(module, name, param)
-        if param is not None and param.device.type != "meta":
-            module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-
-    nn.Module.register_parameter = on_meta
-    try:
-        yield
-    finally:
-        nn.Module.register_parameter = register
-
-
-def build_from_config(config: dict, device: str | torch.device = "cpu") -> FlorenzModel:
-    """Instantiate a model for a config dict; on "meta" nothing is allocated."""
-    with torch.device(device):
-        model = FlorenzModel(config)
-    return model
-
-
-def build_empty(config: dict) -> FlorenzModel:
-    """A model whose parameters are on "meta" (buffers real), to be filled with `load_state(..., assign=True)`."""
-    with parameters_on_meta():
-        model = FlorenzModel(config)
-    return model
 
 
 def checkpoint_paths(cfg: ModelConfig) -> ModelConfig:

@@ -1,7 +1,10 @@
-"""Our own checkpoints: `model.safetensors` + `florenz.json` (+ tokenizer files), one call each way.
+"""Model directories: transformers' own layout, so `from_pretrained` and the Auto classes read them.
 
-Tied weights (the LM head is the decoder embedding) are stored once and re-tied on load, so a round
-trip is exact. Missing, unexpected or shape-mismatched tensors are an error that names them.
+`save_model` writes `config.json` (FlorenzConfig) + `generation_config.json` + `model.safetensors` (via
+`save_pretrained`; the tied LM head is stored once) + the tokenizers and `florenz_processor.json`.
+`load_model` reads such a directory, or an old one (`florenz.json` + `model.safetensors`, before issue 16) which
+`florenz models convert OLD NEW` rewrites in the new layout. Missing, unexpected or shape-mismatched tensors
+are an error that names them.
 """
 
 from __future__ import annotations
@@ -9,15 +12,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from florenz.errors import FlorenzError
 from florenz.io import read_json, write_json
 
 WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "florenz.json"
+CONFIG_FILE = "config.json"
+OLD_CONFIG_FILE = "florenz.json"  # the layout before issue 16 (read, converted, never written)
+PROCESSOR_FILE = "florenz_processor.json"
 TIED = ("lm_head.weight",)
-FORMAT_VERSION = 1
+
+
+def is_model_dir(directory: Path) -> bool:
+    """A florenz model directory, new layout or old."""
+    return (directory / OLD_CONFIG_FILE).is_file() or (
+        (directory / CONFIG_FILE).is_file() and read_json(directory / CONFIG_FILE).get("model_type") == "florenz")
 
 
 def _save_tokenizer(tok, directory: Path) -> None:
@@ -30,24 +40,19 @@ def _save_tokenizer(tok, directory: Path) -> None:
 
 
 def save_model(model, processor, directory: str | Path) -> Path:
-    """Write weights, the model description and the tokenizers (one if encoder and decoder share it)."""
+    """Write the model with `save_pretrained` and the tokenizers (one if encoder and decoder share it)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k not in TIED}
+    model.save_pretrained(str(directory))
     shared = processor is None or processor.encoder_tokenizer is processor.decoder_tokenizer
-    meta = {"format": FORMAT_VERSION, "model": dict(model.config),
-            "processor": {"image_size": processor.image_size if processor else model.config["image_size"],
-                          "shared_tokenizer": shared}}
-    tmp = directory / (WEIGHTS_FILE + ".partial")
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    tmp.replace(directory / WEIGHTS_FILE)
     if processor is not None:
         if shared:
             _save_tokenizer(processor.decoder_tokenizer, directory)
         else:
             _save_tokenizer(processor.decoder_tokenizer, directory / "decoder_tokenizer")
             _save_tokenizer(processor.encoder_tokenizer, directory / "encoder_tokenizer")
-    write_json(directory / CONFIG_FILE, meta)
+    image_size = processor.image_size if processor else model.config.image_size
+    write_json(directory / PROCESSOR_FILE, {"image_size": image_size, "shared_tokenizer": shared})
     return directory
 
 
@@ -72,23 +77,46 @@ def load_state(model, state: dict[str, torch.Tensor], source: str, allow_missing
     model.lm_head.weight = model.decoder.embed_tokens.weight
 
 
+def _config_and_processor_meta(directory: Path):
+    from florenz.models.florenz import FlorenzConfig
+
+    if (directory / CONFIG_FILE).is_file():
+        config = FlorenzConfig.from_pretrained(str(directory))
+        meta = read_json(directory / PROCESSOR_FILE) if (directory / PROCESSOR_FILE).is_file() else {}
+        return config, meta
+    if (directory / OLD_CONFIG_FILE).is_file():
+        old = read_json(directory / OLD_CONFIG_FILE)
+        return FlorenzConfig(**old["model"]), old.get("processor", {})
+    raise FlorenzError(f"no florenz model in {directory} (expected {CONFIG_FILE} or {OLD_CONFIG_FILE})")
+
+
 def load_model(directory: str | Path, device: str | torch.device | None = None):
-    """(model, processor) from a directory written by save_model."""
+    """(model, processor) from a directory written by save_model (or an old-layout one)."""
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.build import build_empty
+    from florenz.models.instantiate import build_empty
     from florenz.models.processor import Processor
 
     directory = Path(directory)
-    meta = read_json(directory / CONFIG_FILE)
+    config, proc = _config_and_processor_meta(directory)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FlorenzError(f"model weights not found: {weights}")
-    model = build_empty(meta["model"])
+    model = build_empty(config)
     load_state(model, load_file(str(weights)), str(weights), assign=True)
     model = model.to(device or "cpu").eval()
-    proc = meta.get("processor", {})
     if proc.get("shared_tokenizer", True):
         dec = enc = load_tokenizer(directory)
     else:
         dec, enc = load_tokenizer(directory / "decoder_tokenizer"), load_tokenizer(directory / "encoder_tokenizer")
-    return model, Processor(enc, dec, int(proc.get("image_size", meta["model"]["image_size"])))
+    return model, Processor(enc, dec, int(proc.get("image_size", config.image_size)))
+
+
+def convert(old: str | Path, new: str | Path) -> Path:
+    """Rewrite an old-layout model directory (florenz.json) in the new one; `old` is left as it is."""
+    old, new = Path(old), Path(new)
+    if not (old / OLD_CONFIG_FILE).is_file():
+        raise FlorenzError(f"{old} is not an old-layout florenz model (no {OLD_CONFIG_FILE})")
+    if new.exists() and any(new.iterdir()):
+        raise FlorenzError(f"convert: {new} exists and is not empty")
+    model, processor = load_model(old)
+    return save_model(model, processor, new)

@@ -1,6 +1,9 @@
-"""`florenz models`: every preset with its decoder kind, P and Pt (default freezing), counted on meta."""
+"""`florenz models`: every preset with its decoder kind, P and Pt (default freezing), counted on meta;
+`florenz convert`: an old checkpoint directory to transformers' layout."""
 
 from __future__ import annotations
+
+import typer
 
 from florenz.clitools import emit, json_option
 
@@ -32,3 +35,11 @@ def models(as_json: bool = json_option()) -> None:
     lines += [f"{r['name']:<16}{r['decoder_kind']:<8}{r['params']:>16,}{r['trainable_params']:>16,}  {r['image_size']}"
               + ("  (micro: vocab from the data, counted at 1500)" if r["micro"] else "") for r in rows]
     emit(rows, as_json, "\n".join(lines))
+
+
+def convert(old: str = typer.Argument(..., help="an old model directory (florenz.json + model.safetensors)"),
+            new: str = typer.Argument(..., help="where to write it in transformers' layout (config.json ...)")) -> None:
+    """Rewrite a checkpoint from before issue 16 so that from_pretrained and the Auto classes load it."""
+    from florenz.models.checkpoint import convert as convert_dir
+
+    print(f"converted {old} -> {convert_dir(old, new)}")

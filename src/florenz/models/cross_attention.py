@@ -16,10 +16,14 @@ from torch import nn
 from transformers import Gemma2Config, Gemma2Model
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import BaseModelOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.gemma2.modeling_gemma2 import Gemma2DecoderLayer, Gemma2RMSNorm, eager_attention_forward
 
 CROSS_PARAM_MARKERS = ("cross_attn.", "cross_norm.", "cross_gate")  # names of the new blocks' parameters
+# The keyword (and output field) transformers passes the key/value cache under: "cache" from 5.24 on,
+# "past_key_values" before (removed in 5.40). One name, read once, so no call site warns or breaks.
+CACHE_ARG = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 class GemmaCrossAttention(nn.Module):
@@ -90,16 +94,16 @@ class GemmaCrossLayer(Gemma2DecoderLayer):
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: DynamicCache | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
         cross_cache: EncoderDecoderCache | None = None,
         **kwargs,
     ) -> torch.Tensor:
+        """`kwargs` carry the self-attention cache under transformers' name for it (CACHE_ARG)."""
         residual = hidden_states
         attn, _ = self.self_attn(
             hidden_states=self.input_layernorm(hidden_states), position_embeddings=position_embeddings,
-            attention_mask=attention_mask, position_ids=position_ids, past_key_values=past_key_values, **kwargs,
+            attention_mask=attention_mask, position_ids=position_ids, **kwargs,
         )
         hidden_states = residual + self.post_attention_layernorm(attn)
         if encoder_hidden_states is not None:
@@ -129,15 +133,19 @@ class GemmaCrossDecoder(Gemma2Model):
         attention_mask: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
         encoder_attention_mask: torch.Tensor | None = None,
-        past_key_values: EncoderDecoderCache | DynamicCache | None = None,
         use_cache: bool = False,
         **kwargs,
     ):
-        """Split an EncoderDecoderCache: Gemma's own forward sees the self-attention half only."""
-        if use_cache and past_key_values is None:
-            past_key_values = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        cross_cache = past_key_values if isinstance(past_key_values, EncoderDecoderCache) else None
-        self_cache = cross_cache.self_attention_cache if cross_cache is not None else past_key_values
+        """Split an EncoderDecoderCache (passed as kwargs[CACHE_ARG]): Gemma's own forward sees the
+        self-attention half only. The cross half must be a plain DynamicCache: a sliding-window layer (what
+        generate() builds from Gemma-2's config) would keep only the last window of the encoder states."""
+        cache = kwargs.pop(CACHE_ARG, None)
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        cross_cache = cache if isinstance(cache, EncoderDecoderCache) else None
+        self_cache = cross_cache.self_attention_cache if cross_cache is not None else cache
+        if cross_cache is not None and not any(cross_cache.is_updated.values()):
+            cross_cache.cross_attention_cache = DynamicCache()
         if encoder_hidden_states is not None:
             embeds = self.embed_tokens.weight.new_empty(input_ids.shape[0], input_ids.shape[1], 1)
             encoder_attention_mask = create_bidirectional_mask(
@@ -145,10 +153,10 @@ class GemmaCrossDecoder(Gemma2Model):
                 encoder_hidden_states=encoder_hidden_states,
             )
         out = super().forward(
-            input_ids=input_ids, attention_mask=attention_mask, past_key_values=self_cache, use_cache=use_cache,
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=use_cache, **{CACHE_ARG: self_cache},
             encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask,
             cross_cache=cross_cache, **kwargs,
         )
         if cross_cache is not None:
-            out.past_key_values = cross_cache
+            out[CACHE_ARG] = cross_cache
         return out

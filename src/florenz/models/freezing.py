@@ -49,7 +49,7 @@ def apply_freezing(model: nn.Module, policy: str = "default") -> nn.Module:
     """Set requires_grad per parameter by the named policy; returns the model."""
     if policy not in POLICIES:
         raise FlorenzError(f"unknown freezing policy {policy!r}; known: {', '.join(POLICIES)}")
-    rule, kind = POLICIES[policy], model.config["decoder_kind"]
+    rule, kind = POLICIES[policy], model.config.decoder_kind
     for name, p in model.named_parameters():
         p.requires_grad_(rule(name, kind))
     return model

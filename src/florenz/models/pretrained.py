@@ -23,11 +23,11 @@ from torch import nn
 
 from florenz.errors import FlorenzError
 from florenz.models import florence2_original as original
-from florenz.models.build import build_empty, special_ids
 from florenz.models.checkpoint import load_state
 from florenz.models.config import ModelConfig
 from florenz.models.cross_attention import CROSS_PARAM_MARKERS
 from florenz.models.florenz import FlorenzConfig, FlorenzModel
+from florenz.models.instantiate import build_empty, special_ids
 from florenz.models.presets import get_preset
 from florenz.models.vocab_remap import remap_embedding
 
@@ -208,8 +208,8 @@ def load_pretrained(cfg: ModelConfig, device: str | torch.device = "cpu"):
         dec_ids = special_ids(dec_tok, f"tokenizer {tokenizer_file(dec_path)}")
     config = FlorenzConfig.from_preset(preset, len(dec_tok), enc_rows[0], dec_ids, enc_ids, cfg.image_size)
     vision = _pick(florence.config.get("vision_config", {}), preset.vision, "vision")
-    config.update(vision=vision or config.vision, text=_pick(text, preset.text, "text") or config.text)
-    config["decoder"] = (_pick(gemma.config, preset.gemma, "gemma") or config.decoder) if gemma else dict(config.text)
+    config.update({"vision": vision or config.vision, "text": _pick(text, preset.text, "text") or config.text})
+    config.decoder = (_pick(gemma.config, preset.gemma, "gemma") or config.decoder) if gemma else dict(config.text)
     model = build_empty(config)
     load_state(model, _florenz_state(florence, gemma, enc_tok, dec_tok), str(florence.path) +
                (f" + {gemma.path}" if gemma else ""), allow_missing=CROSS_PARAM_MARKERS if gemma else (),

@@ -40,19 +40,7 @@ from florenz.train.distributed import (
 )
 from florenz.train.logging import RunLogger
 from florenz.train.schedule import CosineSchedule, set_lr
-
-
-class TrainStep(nn.Module):
-    """Batch -> scalar loss: the one module DDP / FSDP wrap, so every stage goes through `forward`."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if "pixel_values" in batch or "visual_tokens" in batch:
-            return self.model(**batch).loss
-        return self.model.decoder_lm_loss(**batch)
+from florenz.train.step import TrainStep
 
 
 @dataclass

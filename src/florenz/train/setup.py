@@ -195,7 +195,7 @@ def init_from(model: nn.Module, path: str, mode: str) -> None:
 def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, stages: list[Stage], state,
            mode: str, fsdp_step: nn.Module | None, data_dir: Path) -> dict:
     """Measure F, write `model/` and result.json (rank 0); every rank returns the result."""
-    from florenz.train.loop import TrainStep
+    from florenz.train.step import TrainStep
 
     vl, lm = stages[-1], (stages[0] if len(stages) > 1 else None)
     step = fsdp_step if mode == "fsdp" else TrainStep(model)

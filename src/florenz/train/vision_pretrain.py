@@ -251,7 +251,7 @@ def annotate_result(out: Path, result: dict) -> dict:
     result.update(vision_pretrain_samples=info["samples"], vision_pretrain_flops_per_sample=info["flops_per_sample"],
                   vision_pretrain_compute=info["compute"], vision_pretrain_wall_time_s=info["wall_time_s"],
                   vision_pretrain_cached=info["cached"], vision_pretrain_accuracy=info["heldout_accuracy"])
-    from florenz.train.setup import RESULT_FILE
+    from florenz.train.rundir import RESULT_FILE
 
     write_json(out / RESULT_FILE, result)
     return result

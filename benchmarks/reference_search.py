@@ -1,4 +1,7 @@
-"""Greedy and beam-search generation with self- AND cross-attention key/value caches.
+"""The hand-written greedy / beam search florenz used before issue 16 (formerly florenz/models/generate.py).
+
+Kept here only as the reference: tests/data/search_reference.json was recorded with it, and
+benchmarks/generation_cache.py times the library's generate() against it. Nothing in src/ imports it.
 
 The encoder runs once per input; with `use_cache=True` the decoder sees one new token per step and the
 cross-attention keys/values are computed once (EncoderDecoderCache), whereas `use_cache=False` re-runs the
@@ -11,7 +14,6 @@ from __future__ import annotations
 import torch
 
 from florenz.errors import FlorenzError
-from florenz.models.florenz import EncoderOutput
 
 
 @torch.no_grad()
@@ -58,13 +60,13 @@ def generate(
 class _Stepper:
     """Next-token log-probs for a growing batch of sequences, cached or not; reorders beams."""
 
-    def __init__(self, model, enc: EncoderOutput, use_cache: bool) -> None:
+    def __init__(self, model, enc, use_cache: bool) -> None:
         self.model, self.enc, self.use_cache, self.cache = model, enc, use_cache, None
 
     def __call__(self, seqs: torch.Tensor) -> torch.Tensor:
         inp = seqs[:, -1:] if self.use_cache and self.cache is not None else seqs
-        out = self.model.decode(inp, self.enc, past_key_values=self.cache, use_cache=self.use_cache)
-        self.cache = out.past_key_values
+        out = self.model.decode(inp, self.enc, cache=self.cache, use_cache=self.use_cache)
+        self.cache = out.cache
         return torch.log_softmax(out.logits[:, -1].float(), dim=-1)
 
     def reorder(self, index: torch.Tensor) -> None:
@@ -110,7 +112,7 @@ def _greedy(model, enc, forced, bos, eos, beams, max_new, use_cache, lp):
 def _beam(model, enc, forced, bos, eos, k, max_new, use_cache, lp):
     n = enc.states.shape[0]
     dev = enc.states.device
-    enc = EncoderOutput(enc.states.repeat_interleave(k, 0), enc.mask.repeat_interleave(k, 0))
+    enc = type(enc)(enc.states.repeat_interleave(k, 0), enc.mask.repeat_interleave(k, 0))
     step_fn = _Stepper(model, enc, use_cache)
     seqs = torch.full((n * k, 1), bos, dtype=torch.long, device=dev)
     beam_scores = torch.full((n, k), -float("inf"), device=dev)
@@ -167,3 +169,49 @@ def _beam(model, enc, forced, bos, eos, k, max_new, use_cache, lp):
         out.append(tokens)
         scores.append(score)
     return out, scores
+
+
+def record(out_dir: str) -> None:
+    """Write tests/data/: one old-format checkpoint per decoder kind and this search's outputs on it."""
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    from florenz.data.shards import Sample
+    from florenz.data.tokenizer import train_tokenizer
+    from florenz.models.build import build
+    from florenz.models.checkpoint import save_model
+    from florenz.models.config import ModelConfig
+    from florenz.prompts import all_prompt_texts
+
+    text = ["a dog runs on the grass", "two men play football", "une femme marche", "ein Hund läuft im Park",
+            "a red ball and a blue cube", "the cat sits under the table"] * 5
+    langs = ["en", "fr", "de"]
+    tok = train_tokenizer(text + all_prompt_texts(langs), vocab_size=300)
+    out = Path(out_dir)
+    result = {}
+    for name in ("micro-bart-xs", "micro-gemma-xs"):
+        torch.manual_seed(1)
+        model, proc = build(ModelConfig(preset=name), tok)
+        model.eval()
+        save_model(model, proc, out / f"old-{name}")
+        imgs = [Image.new("RGB", (72, 60), (40 * i, 100, 20)) for i in range(3)]
+        samples = [Sample("caption", "en", "a dog runs"), Sample("translation", "fr", "une femme", src="a woman"),
+                   Sample("caption", "de", "ein Hund läuft im Park")]
+        b = proc.collate(imgs, samples, max_source_tokens=48, max_target_tokens=24)
+        with torch.no_grad():
+            enc = model.encode(b["pixel_values"], b["input_ids"], b["attention_mask"])
+            for prefix in (False, True):
+                forced = [proc.prefix_ids(lang) if prefix else [] for lang in langs]
+                for beams in (1, 4):
+                    search = _greedy if beams == 1 else _beam
+                    seqs, scores = search(model, enc, forced, tok.bos_token_id, tok.eos_token_id, beams, 12, True, 1.0)
+                    result[f"{name}/beams={beams}/prefix={prefix}"] = {"tokens": seqs, "scores": scores}
+    (out / "search_reference.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    import sys
+
+    record(sys.argv[1])
