@@ -21,10 +21,10 @@ import time
 import torch
 
 from florenz.data.config import DataConfig
-from florenz.models.build import build_model, build_processor
+from florenz.models.build import build
 from florenz.models.config import ModelConfig
 from florenz.models.freezing import apply_freezing
-from florenz.train.loop import TrainStep
+from florenz.train.step import TrainStep
 from florenz.train.vl import FrozenVisionSource, VLSource, visual_features
 
 
@@ -66,8 +66,8 @@ def main() -> None:
     tok = load_tokenizer(world)
     mcfg = ModelConfig(preset=args.preset, freeze="default")
     torch.manual_seed(0)
-    base = apply_freezing(build_model(mcfg, tokenizer=tok), "default")
-    processor = build_processor(mcfg, base, tok)
+    base, processor = build(mcfg, tokenizer=tok)
+    base = apply_freezing(base, "default")
     pixels = VLSource.cached(world, processor, DataConfig(), seed=0)
     source_state[0] = copy.deepcopy(pixels.sampler.state_dict())
     load0 = os.getloadavg()[0]
