@@ -42,7 +42,7 @@ def export(
     """Export a training checkpoint (one-file or sharded by a distributed run) as a model directory for
     `florenz eval`, `florenz caption` and `florenz.load`."""
     from florenz.io import check_dir_path
-    from florenz.train.dcp import export_model
+    from florenz.train.export import export_model
 
     target = check_dir_path(out or checkpoint.resolve().parents[1] / f"export-{checkpoint.resolve().name}")
     export_model(checkpoint, target)

@@ -7,7 +7,7 @@ its DTensor shards, and DCP reshards on load when the world size changes. `state
 every rank's shards and the directory is renamed into place, so a half-written checkpoint is never the
 latest. Single-process runs keep the one-file `state.pt` (train/checkpoint.py); `load_payload` reads both.
 
-`export_model` turns any checkpoint into the single-directory model format (`model/`) for inference and
+`train/export.py` turns any checkpoint into the single-directory model format (`model/`) for inference and
 evaluation, in one process without a process group.
 """
 
@@ -78,23 +78,6 @@ def model_state(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     state = {"model": model.state_dict()}
     _load(state, payload)
     return state["model"]
-
-
-def export_model(checkpoint: Path, out: Path) -> Path:
-    """Write checkpoint `RUN/checkpoints/step-N` as a model directory (`save_model`) at `out`."""
-    from florenz.config import load_config
-    from florenz.models.checkpoint import save_model
-    from florenz.train import setup
-
-    run = Path(checkpoint).resolve().parents[1]
-    if not (run / "config.toml").is_file():
-        raise FlorenzError(f"export: {checkpoint} is not a checkpoint inside a run directory (no {run}/config.toml)")
-    cfg = load_config(run / "config.toml")
-    data_dir = setup.resolve_data(cfg, DistEnv())
-    model, processor = setup.build(cfg, setup.load_tokenizer(cfg, data_dir), torch.device("cpu"))
-    model.load_state_dict(model_state(Path(checkpoint), model))
-    save_model(model.eval(), processor, out)
-    return out
 
 
 def _load(state: dict, payload: dict[str, Any]) -> None:
