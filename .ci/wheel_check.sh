@@ -12,7 +12,8 @@ trap 'rm -rf "$work"' EXIT
 "$work/venv/bin/pip" install -q torch==2.13.0
 "$work/venv/bin/pip" install -q "$work"/dist/florenz-*.whl
 cd "$work"
-unzip -l dist/florenz-*.whl | grep -q "florenz/configs/micro.toml"
+unzip -l dist/florenz-*.whl > wheel-files.txt  # (a grep -q in a pipe would SIGPIPE unzip under pipefail)
+grep -q "florenz/configs/micro.toml" wheel-files.txt
 venv/bin/florenz models --json > models.json
 venv/bin/python -c "import json, sys; d = json.load(open('models.json')); sys.exit(0 if d else 'models --json: empty')"
 venv/bin/florenz train micro --out run \
