@@ -37,3 +37,13 @@ def real_checkpoints(tmp_path_factory, shared_data):
     from tests.real_checkpoints import RealCheckpoints
 
     return RealCheckpoints(tmp_path_factory.mktemp("hub"), shared_data)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest single-threaded (and a loaded 2-core box makes threads crawl); modules that
+    want it say `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

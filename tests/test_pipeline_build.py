@@ -27,13 +27,7 @@ from florenz.errors import FlorenzError
 GEN = {"describe_tokens": 10, "translate_tokens": 8, "beams": 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded (and a loaded 2-core box makes threads crawl)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _lines(path: Path, n: int) -> list[str]:

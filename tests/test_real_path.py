@@ -14,12 +14,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from florenz.cli import main
 from tests.real_checkpoints import BART_VOCAB, GEMMA_VOCAB
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 KINDS = {  # decoder kind -> (preset, Florence-2 repo, Gemma-2 repo)
     "bart": ("F-0.4B", "florence-community/Florence-2-base", "google/gemma-2-2b"),
@@ -33,12 +32,6 @@ EVAL_SIZES = ["eval.ce_samples_per_class=4", "eval.generation_samples=3", "eval.
               'eval.multi30k_langs=["de", "fr"]', 'eval.commute_langs=["de", "fr"]']
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _sets(items: list[str]) -> list[str]:
