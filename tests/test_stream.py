@@ -255,3 +255,28 @@ def test_close_ends_the_workers(synthetic, processor):
     src.close()
     gc.collect()
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("fmt", ["pax", "gnu", "ustar"])
+def test_tar_reader_equals_tarfile(tmp_path, fmt):
+    """The shards' own tar reader (shards._tar_files: ustar headers parsed directly, the rest through tarfile) gives
+    what tarfile gives, long and non-ASCII names included."""
+    import io
+    import tarfile
+
+    from florenz.data.shards import _tar_files
+
+    path = tmp_path / "t.tar"
+    long = "d/" + "x" * 90 + "/y.jpg" if fmt == "ustar" else "d/" + "x" * 120 + ".jpg"
+    with tarfile.open(path, "w", format={"pax": tarfile.PAX_FORMAT, "gnu": tarfile.GNU_FORMAT,
+                                         "ustar": tarfile.USTAR_FORMAT}[fmt]) as t:
+        for name in ["a.json", long, "ünï.json", "b.json"]:
+            info = tarfile.TarInfo(name)
+            info.size = len(name.encode()) * 3
+            t.addfile(info, io.BytesIO(name.encode() * 3))
+    with tarfile.open(path) as t:
+        want = [(m.name, t.extractfile(m).read()) for m in t if m.isfile()]
+    assert list(_tar_files(path)) == want and len(want) == 4
+    path.write_bytes(path.read_bytes()[:520])  # cut inside the first file's data
+    with pytest.raises(tarfile.ReadError):
+        list(_tar_files(path))

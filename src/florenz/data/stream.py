@@ -66,11 +66,12 @@ def choose_annotation(classes: list[str], counts: dict[str, int], target: dict[s
     (ties: random); None if the image offers no class with a positive target."""
     total = sum(counts.values()) + 1
     best, best_gap = [], -np.inf
+    share, have = target.get, counts.get
     for i, c in enumerate(classes):
-        p = target.get(c, 0.0)
+        p = share(c, 0.0)
         if p <= 0:
             continue
-        gap = p * total - counts.get(c, 0)
+        gap = p * total - have(c, 0)
         if gap > best_gap + 1e-12:
             best, best_gap = [i], gap
         elif abs(gap - best_gap) <= 1e-12:

@@ -158,8 +158,8 @@ def pixel_values(processor, images) -> torch.Tensor:
             return processor.pixel_values([Image.fromarray(x) for x in images])
         from florenz.models.processor import IMAGENET_MEAN, IMAGENET_STD
 
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-        return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)  # in place, NHWC order, then NCHW
+        return x.sub_(torch.tensor(IMAGENET_MEAN)).div_(torch.tensor(IMAGENET_STD)).permute(0, 3, 1, 2).contiguous()
     return processor.pixel_values(images)
 
 
