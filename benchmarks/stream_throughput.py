@@ -125,7 +125,8 @@ def measure(data: Path, tokenizer_dir: Path, workers: int, samples: int, micro: 
 
 def profile(data: Path, tokenizer_dir: Path, records: int, micro: int) -> dict:
     """The worker's per-sample path in this process, stage by stage (ms per record / sample): tar read + annotation
-    parsing, JPEG decode + resize, `Processor.collate` (normalisation + tokenisation), and the whole chain."""
+    parsing, JPEG decode + resize, tokenisation + batch assembly, the whole worker chain (shuffle buffer and
+    annotation choice included), and the pixel normalisation the training process does after the transfer."""
     import torch
 
     from florenz.data.dataset import SkipReport, usable_samples
@@ -134,6 +135,7 @@ def profile(data: Path, tokenizer_dir: Path, records: int, micro: int) -> dict:
     from florenz.data.stream import ShardStream, StreamSpec, model_size_array
     from florenz.data.tokenizer import load_tokenizer
     from florenz.models.processor import Processor
+    from florenz.train.stream_source import model_batch
 
     torch.set_num_threads(1)
     tok = load_tokenizer(tokenizer_dir)
@@ -148,13 +150,19 @@ def profile(data: Path, tokenizer_dir: Path, records: int, micro: int) -> dict:
             break
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
-    images = [model_size_array(decode_image(rec), 224) for rec, _ in recs]
+    for rec, _ in recs:
+        model_size_array(decode_image(rec), 224)
     t_decode = time.perf_counter() - t0
+    stream = ShardStream(StreamSpec(data, "train", {}, micro), proc)
+    t0, batches = time.perf_counter(), []
+    for i in range(0, len(recs) - micro + 1, micro):  # decode again + text: the worker's collate
+        batches.append(stream._collate([(r, 0) for r in recs[i:i + micro]], SkipReport())["batch"])
+    n_collated = len(batches) * micro
+    t_collate = time.perf_counter() - t0 - t_decode * n_collated / len(recs)
     t0 = time.perf_counter()
-    for i in range(0, len(recs) - micro + 1, micro):
-        proc.collate(np.stack(images[i:i + micro]), [s[0] for _, s in recs[i:i + micro]], 48, 48)
-    n_collated = (len(recs) // micro) * micro
-    t_collate = time.perf_counter() - t0
+    for b in batches:  # in the training process
+        model_batch(proc, b)
+    t_norm = time.perf_counter() - t0
     classes = sorted(read_stats(data)["splits"]["train"])
     it = iter(ShardStream(StreamSpec(data, "train", target_distribution(classes), micro, buffer=1000), proc))
     next(it)  # the buffer fill
@@ -163,7 +171,8 @@ def profile(data: Path, tokenizer_dir: Path, records: int, micro: int) -> dict:
         n += len(next(it)["classes"])
     t_all = time.perf_counter() - t0
     ms = {"read_ms": t_read / len(recs), "decode_resize_ms": t_decode / len(recs),
-          "collate_ms": t_collate / max(n_collated, 1), "chain_ms": t_all / n}
+          "text_and_stack_ms": t_collate / max(n_collated, 1), "chain_ms": t_all / n,
+          "normalise_in_trainer_ms": t_norm / max(n_collated, 1)}
     return {"profile": {k: round(v * 1000, 3) for k, v in ms.items()}, "chain_samples_per_s": round(n / t_all, 1)}
 
 

@@ -206,6 +206,7 @@ def test_stream_and_memory_paths_give_the_same_batches_and_loss(tiny_world):
     from florenz.data.dataset import load_split
     from florenz.data.tokenizer import load_tokenizer
     from florenz.train import setup
+    from florenz.train.stream_source import model_batch
     from florenz.train.vl import MemoryRecords, build_tables
 
     cfg = load_config("micro", [f"data.path={tiny_world}", "model.preset=micro-gemma-xs"])
@@ -224,12 +225,14 @@ def test_stream_and_memory_paths_give_the_same_batches_and_loss(tiny_world):
                       buffer=8, max_source_tokens=d.max_source_tokens, max_target_tokens=d.max_target_tokens)
     model.eval()
     for item, _ in zip(ShardStream(spec, proc), range(3), strict=False):
+        assert item["batch"]["pixels"].dtype == torch.uint8  # through the DataLoader as uint8, normalised after
+        batch = model_batch(proc, item["batch"])
         mem = memory.collate(spec, np.array([row_of[k] for k in item["keys"]]))
-        assert mem.keys() == item["batch"].keys()
-        for k, v in item["batch"].items():
-            assert torch.equal(v, mem[k]), k
+        assert mem.keys() == batch.keys()
+        for k, v in batch.items():
+            assert torch.equal(v, mem[k]) and v.dtype == mem[k].dtype, k
         with torch.no_grad():
-            assert model(**item["batch"]).loss.item() == model(**mem).loss.item()
+            assert model(**batch).loss.item() == model(**mem).loss.item()
 
 
 @pytest.mark.parametrize("workers", [0, 1])

@@ -32,6 +32,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from florenz.data.dataset import SkipReport, usable_samples
 from florenz.data.shards import Record, Sample, class_key, decode_image, read_shard, shard_paths
 from florenz.errors import FlorenzError
+from florenz.prompts import decoder_target, encoder_prompt
 
 
 @dataclass
@@ -182,6 +183,9 @@ class ShardStream(IterableDataset):
             raise FlorenzError(f"{e} ({skips.describe()})") from None
 
     def _collate(self, items: list[tuple[tuple[Record, list[Sample]], int]], skips: SkipReport) -> dict | None:
+        """The micro batch in `Processor.collate`'s layout, except that the images stay uint8 [B, s, s, 3] under
+        "pixels": a quarter of the bytes through the DataLoader's shared memory; the training process normalises
+        them (train/stream_source.py `model_batch`, the processor's float ops)."""
         p, spec = self.processor, self.spec
         images, samples, keys = [], [], []
         for (rec, usable), index in items:
@@ -196,9 +200,49 @@ class ShardStream(IterableDataset):
             keys.append(f"{rec.key}#{index}")  # record key # index among its usable samples
         if not samples:
             return None
-        batch = p.collate(np.stack(images), samples, spec.max_source_tokens, spec.max_target_tokens)
+        src, dec_in, labels = text_rows([s.task for s in samples], [s.lang for s in samples],
+                                        [s.style for s in samples], [s.src for s in samples],
+                                        [s.tgt for s in samples], p.encoder_tokenizer, p.decoder_tokenizer,
+                                        spec.max_source_tokens, spec.max_target_tokens)
+        enc_pad, dec_pad = p.encoder_tokenizer.pad_token_id, p.decoder_tokenizer.pad_token_id
+        batch = {"pixels": torch.from_numpy(np.stack(images)), **_padded(src, enc_pad, "input_ids", "attention_mask"),
+                 **_padded(dec_in, dec_pad, "decoder_input_ids", "decoder_attention_mask"),
+                 "labels": _padded(labels, -100, "labels")["labels"]}
         return {"batch": batch, "skips": skips.to_json(), "classes": [class_key(s.task, s.lang) for s in samples],
                 "keys": keys}
+
+
+def text_rows(tasks: list[str], langs: list[str], styles: list[str], srcs: list[str], tgts: list[str], enc, dec,
+              max_src: int, max_tgt: int) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """Per sample (encoder ids, decoder input ids, labels) in `Processor.collate`'s layout - encoder [bos] + prompt
+    + [eos], decoder input [bos] + y, labels y + [eos] - tokenising each distinct string once, in one batched call.
+    Shared by the streamed batches and the in-memory tables (tests compare both with `Processor.collate`)."""
+    prompts = [encoder_prompt(t, lg, st, s) for t, lg, st, s in zip(tasks, langs, styles, srcs, strict=True)]
+    targets = [decoder_target(t, lg, y) for t, lg, y in zip(tasks, langs, tgts, strict=True)]
+    body = [x[: max(max_src - 2, 0)] for x in _unique_encode(enc, prompts)]
+    ys = [x[: max(max_tgt - 1, 0)] for x in _unique_encode(dec, targets)]
+    return ([[enc.bos_token_id, *x, enc.eos_token_id] for x in body], [[dec.bos_token_id, *y] for y in ys],
+            [[*y, dec.eos_token_id] for y in ys])
+
+
+def _unique_encode(tok, texts: list[str]) -> list[list[int]]:
+    uniq = list(dict.fromkeys(texts))
+    ids = dict(zip(uniq, tok(uniq, add_special_tokens=False)["input_ids"], strict=True)) if uniq else {}
+    return [ids[x] for x in texts]
+
+
+def _padded(rows: list[list[int]], pad: int, ids_key: str, mask_key: str = "") -> dict[str, torch.Tensor]:
+    """Right-padded int64 ids to the longest row (and the attention mask), as `Processor.collate` pads."""
+    width = max((len(r) for r in rows), default=0)
+    ids = np.full((len(rows), width), pad, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    out = {ids_key: torch.from_numpy(ids)}
+    if mask_key:
+        out[mask_key] = torch.from_numpy(mask)
+    return out
 
 
 def model_size_array(img, size: int) -> np.ndarray:

@@ -19,11 +19,10 @@ import torch
 
 from florenz.data.config import DataConfig
 from florenz.data.dataset import ImageStore, SkipReport, TrainSet, load_split
-from florenz.data.stream import StreamSpec, slot_items
-from florenz.prompts import decoder_target, encoder_prompt
+from florenz.data.stream import StreamSpec, slot_items, text_rows
 from florenz.train.batches import pad_rows, take_padded
 from florenz.train.cache import cache_root, cached_arrays, data_fingerprint, tokenizer_fingerprint
-from florenz.train.stream_source import StreamSource
+from florenz.train.stream_source import StreamSource, pixel_values
 
 _MEMO: dict[tuple, tuple] = {}  # per process: the last (tables, images) so repeated runs skip even the mmap
 
@@ -118,16 +117,13 @@ def memory_source(data_dir: str | Path, processor, dcfg: DataConfig, seed: int, 
 
 
 def build_tables(data: TrainSet, enc, dec, max_src: int, max_tgt: int) -> dict[str, np.ndarray]:
-    """The processor's layout, pre-computed: encoder [bos] + prompt + [eos]; decoder input [bos] + y,
-    labels y + [eos]; plus each row's class and where each record (= image) sits in the shards."""
+    """The processor's layout, pre-computed (`stream.text_rows`, as the streamed batches), padded into tables;
+    plus each row's class and where each record (= image) sits in the shards."""
     s = data.samples
-    prompts = [encoder_prompt(t, lg, st, src) for t, lg, st, src in zip(s.task, s.lang, s.style, s.src, strict=True)]
-    targets = [decoder_target(t, lg, y) for t, lg, y in zip(s.task, s.lang, s.tgt, strict=True)]
-    body = [x[: max(max_src - 2, 0)] for x in _unique_encode(enc, prompts)]
-    tgt_ids = [x[: max(max_tgt - 1, 0)] for x in _unique_encode(dec, targets)]
-    src_tab, src_len = pad_rows([[enc.bos_token_id, *x, enc.eos_token_id] for x in body], enc.pad_token_id, max_src)
-    dec_tab, dec_len = pad_rows([[dec.bos_token_id, *y] for y in tgt_ids], dec.pad_token_id, max_tgt)
-    lab_tab, _ = pad_rows([[*y, dec.eos_token_id] for y in tgt_ids], -100, max_tgt)
+    src, dec_in, labels = text_rows(s.task, s.lang, s.style, s.src, s.tgt, enc, dec, max_src, max_tgt)
+    src_tab, src_len = pad_rows(src, enc.pad_token_id, max_src)
+    dec_tab, dec_len = pad_rows(dec_in, dec.pad_token_id, max_tgt)
+    lab_tab, _ = pad_rows(labels, -100, max_tgt)
     names = sorted(s.class_items)
     row_class = np.zeros(len(s), dtype=np.int64)
     for i, c in enumerate(names):
@@ -138,29 +134,6 @@ def build_tables(data: TrainSet, enc, dec, max_src: int, max_tgt: int) -> dict[s
             "class_names": np.array(names), "row_class": row_class, "rec_count": count,
             "rec_first": np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64),
             "rec_shard": data.record_shard, "rec_pos": data.record_pos, "n_shards": np.array(data.n_shards)}
-
-
-def _unique_encode(tok, texts: list[str]) -> list[list[int]]:
-    """Tokenise each distinct string once, in one batched call (caption prompts repeat a lot)."""
-    uniq = list(dict.fromkeys(texts))
-    ids = dict(zip(uniq, tok(uniq, add_special_tokens=False)["input_ids"], strict=True))
-    return [ids[x] for x in texts]
-
-
-def pixel_values(processor, images) -> torch.Tensor:
-    """uint8 [B, H, W, 3] at the model's size: the processor's normalisation, vectorised (same float ops);
-    other sizes or PIL images go through `processor.pixel_values` (resize included)."""
-    if isinstance(images, np.ndarray):
-        size = processor.image_size
-        if images.shape[1:3] != (size, size):
-            from PIL import Image
-
-            return processor.pixel_values([Image.fromarray(x) for x in images])
-        from florenz.models.processor import IMAGENET_MEAN, IMAGENET_STD
-
-        x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)  # in place, NHWC order, then NCHW
-        return x.sub_(torch.tensor(IMAGENET_MEAN)).div_(torch.tensor(IMAGENET_STD)).permute(0, 3, 1, 2).contiguous()
-    return processor.pixel_values(images)
 
 
 FEATURE_LIMIT_BYTES = 1 << 30  # above this the features are not kept in memory (pixels are recomputed)
