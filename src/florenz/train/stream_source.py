@@ -36,7 +36,8 @@ CHECK_AFTER = 200  # samples read before the unusable share is judged
 
 
 class ShardRecords:
-    """The stream policy: records read from the tar shards, decoded and collated in DataLoader workers."""
+    """The stream policy: records read from the tar shards, decoded and tokenised in DataLoader workers (uint8
+    pixels; normalised here, in the training process)."""
 
     name = "stream"
 
