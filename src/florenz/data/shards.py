@@ -7,7 +7,7 @@ Annotations are ``{"id": str, "samples": [Sample...], ...}`` where each sample i
 ``{"task": "caption"|"translation", "lang": "fr", "style": "short", "src": "...", "tgt": "..."}``
 (``src`` empty for captions). Extra keys (e.g. the micro world's ``scene``) are carried along.
 ``stats.json`` is ``{"counts": {"caption/en": n, ...}, "splits": {"train": {...counts}, ...}, ...}``:
-the balanced sampler's input and the source of which languages are "unseen" for captioning.
+the target class mix's input and the source of which languages are "unseen" for captioning.
 """
 
 from __future__ import annotations
