@@ -100,7 +100,8 @@ def test_gate_zero_is_noop(tok):
 
 
 @pytest.mark.parametrize(("name", "policy"), [("micro-gemma-xs", "default"), ("micro-bart-xs", "default"),
-                                              ("micro-gemma-xs", "decoder-lm"), ("micro-gemma-xs", "train-vision")])
+                                              ("micro-gemma-xs", "decoder-lm"), ("micro-gemma-xs", "train-vision"),
+                                              ("micro-gemma-xs", "frozen-embeddings")])
 def test_frozen_weights_unchanged_after_step(name, policy, tok):
     model, proc = _model(name, tok)
     apply_freezing(model, policy)
@@ -127,8 +128,10 @@ def test_frozen_weights_unchanged_after_step(name, policy, tok):
     grads = {k for k, p in model.named_parameters() if p.requires_grad}
     vision_trained = any(k.startswith(("vision_tower.", "projector.")) for k in changed)
     assert vision_trained == (policy == "train-vision")
-    if name.startswith("micro-gemma") and policy in ("default", "train-vision"):
+    if name.startswith("micro-gemma") and policy in ("default", "train-vision", "frozen-embeddings"):
         assert any("cross_attn" in k for k in changed) and not any(".mlp." in k for k in grads)
+    embeddings = {k for k in grads if k.startswith(("decoder.embed_tokens.", "lm_head."))}
+    assert bool(embeddings) == (policy != "frozen-embeddings")
     if policy == "decoder-lm":
         assert not any("cross" in k or k.startswith("encoder.") for k in grads)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from florenz.config import load_config
 from florenz.train.loop import train_run
 from tests.test_train import overrides
@@ -28,3 +30,21 @@ def test_cached_lm_stage_reproduces_the_uncached_run(tiny_world, tmp_path):
                       tmp_path / "other")
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 2
     assert other["decoder_lm_samples"] == 24
+
+
+def test_cached_lm_stage_keeps_the_runs_own_vision_tower(tiny_world, tmp_path):
+    """A run whose vision pre-training differs from the run that filled the LM cache must keep its own tower
+    (the entry once held the whole model, so a hit silently replaced the tower with the other run's)."""
+    from tests.test_train_vision import VISION, _vision_state
+
+    cache = {"train.decoder_lm_cache": str(tmp_path / "lm_cache")}
+    train_run(load_config("micro", overrides(tiny_world, **VISION, **cache)), tmp_path / "first")
+    other = {**VISION, "train.vision_pretrain_samples": 32}
+    hit = train_run(load_config("micro", overrides(tiny_world, **other, **cache)), tmp_path / "hit")
+    alone = train_run(load_config("micro", overrides(tiny_world, **other)), tmp_path / "alone")
+    rows = [json.loads(x) for x in (tmp_path / "hit" / "log.jsonl").read_text().splitlines()]
+    assert rows[0]["stage"] == "decoder_lm" and "cached" in rows[0]  # the LM stage did come from the cache
+    v_hit, v_alone, v_first = (_vision_state(tmp_path / n) for n in ("hit", "alone", "first"))
+    assert all(torch.equal(v_hit[k], v_alone[k]) for k in v_alone)
+    assert any(not torch.equal(v_hit[k], v_first[k]) for k in v_first)
+    assert hit["final_loss"] == alone["final_loss"]

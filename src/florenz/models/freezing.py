@@ -4,6 +4,10 @@
   Gemma decoder frozen except the new cross-attention blocks (attention, gate g, norm_x), embeddings, LM head.
 - train-vision: like default, but the vision tower and projection are trained too. For micro models, whose
   vision tower is random-init rather than pre-trained like Florence-2's: frozen, it would stay random.
+- frozen-embeddings: like default, but the decoder's token embeddings and LM head stay frozen too (a Gemma
+  decoder then trains only its cross-attention blocks). For micro models: their decoder ties input and output
+  embeddings over one small vocabulary shared by all languages, so training them on en/de captions rewrites
+  what the frozen decoder emits in the translation-only languages (benchmarks/RESULTS.md, issue 15).
 - none: everything trainable.
 - decoder-lm: only the decoder's own language-model weights (no cross-attention, no vision, no encoder):
   the micro decoder pre-training stage.
@@ -33,6 +37,10 @@ def _default(name: str, kind: str) -> bool:
     return _is_cross(name) or name.startswith(("decoder.embed_tokens.", "lm_head."))
 
 
+def _frozen_embeddings(name: str, kind: str) -> bool:
+    return _default(name, kind) and not name.startswith(("decoder.embed_tokens.", "lm_head."))
+
+
 def _decoder_lm(name: str, kind: str) -> bool:
     return name.startswith(("decoder.", "lm_head.")) and not _is_cross(name)
 
@@ -40,6 +48,7 @@ def _decoder_lm(name: str, kind: str) -> bool:
 POLICIES: dict[str, Callable[[str, str], bool]] = {
     "default": _default,
     "train-vision": lambda name, kind: name.startswith(("vision_tower.", "projector.")) or _default(name, kind),
+    "frozen-embeddings": _frozen_embeddings,
     "none": lambda name, kind: True,
     "decoder-lm": _decoder_lm,
 }

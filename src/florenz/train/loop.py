@@ -153,7 +153,7 @@ def _train(cfg: Config, out: Path, env: DistEnv, resume: bool) -> dict:
 def _cached_lm_stage(cfg: Config, data_dir: Path, tokenizer, loop: Loop, index: int, stage: setup.Stage,
                      state: RunState, env: DistEnv) -> None:
     """Load the decoder-LM stage from the sweep's cache, or train it and store it there."""
-    from florenz.train.lm_cache import LMStageCache
+    from florenz.train.lm_cache import LMStageCache, load_stage_state, stage_state
 
     if env.world_size > 1:
         raise FlorenzError("train.decoder_lm_cache is for single-process runs (sweeps); unset it under torchrun")
@@ -163,10 +163,10 @@ def _cached_lm_stage(cfg: Config, data_dir: Path, tokenizer, loop: Loop, index: 
         if hit is None:
             t0 = state.wall_time_s
             loop.run_stage(index, stage, state, None)
-            cache.save(loop.model.state_dict(), ckpt.rng_state(), state.losses.get(stage.name), stage.steps,
-                       state.wall_time_s - t0)
+            cache.save(stage_state(loop.model, stage.freeze), ckpt.rng_state(), state.losses.get(stage.name),
+                       stage.steps, state.wall_time_s - t0)
             return
-    loop.model.load_state_dict(hit["model"])
+    load_stage_state(loop.model, hit["model"], stage.freeze, cache.dir)  # the vision tower stays the run's
     ckpt.set_rng_state(hit["rng"])
     state.losses[stage.name] = hit["loss"]
     state.step += stage.steps
