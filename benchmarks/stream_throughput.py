@@ -103,13 +103,13 @@ def measure(data: Path, tokenizer_dir: Path, workers: int, samples: int, micro: 
 
     from florenz.data.config import DataConfig
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
     from florenz.train.stream_source import StreamSource
 
     tok = load_tokenizer(tokenizer_dir)
     torch.set_num_threads(1)
     dcfg = DataConfig(path=str(data), loader="stream", workers=workers, shuffle_buffer=buffer)
-    src = StreamSource(data, Processor(tok, tok, 224), dcfg, seed=0, micro_batch=micro)
+    src = StreamSource(data, FlorenzProcessor.for_tokenizers(tok, tok, 224), dcfg, seed=0, micro_batch=micro)
     with PeakRSS() as rss:
         src.step_batches(micro * max(workers, 1), micro)  # start-up: worker fork, first buffer fill
         t0, n = time.perf_counter(), 0

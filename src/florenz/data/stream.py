@@ -4,7 +4,7 @@ Each (rank, worker) slot reads its own shards (shard i goes to slot i mod slots;
 every slot reads all shards and keeps record j mod slots), in an order reshuffled every epoch, forever
 (resampled). Records pass a shuffle buffer; for each record one of its usable annotations is chosen toward the
 target task–language distribution (the paper's per-image choice: the class furthest behind its target share
-among those the image offers), and decode + tokenise + collate (`Processor.collate`) happen in the worker,
+among those the image offers), and decode + tokenise + collate (`FlorenzProcessor.collate`) happen in the worker,
 which yields ready micro batches. Unusable data is skipped and counted by reason (`dataset.usable_samples`).
 
 Guarantees, with any number of workers: the batch sequence is a function of (seed, rank, world size, workers,

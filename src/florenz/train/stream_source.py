@@ -2,7 +2,7 @@
 
 `data.loader = "stream"` selects it; the in-memory tables (train/vl.py) stay the default for small data such
 as the micro world. Both validate records with `dataset.usable_samples`, aim at the same target class mix
-(`sampler.target_distribution`) and produce `Processor.collate`'s layout. Each rank streams its own shards;
+(`sampler.target_distribution`) and produce `FlorenzProcessor.collate`'s layout. Each rank streams its own shards;
 its resume state (per worker slot) is gathered into the checkpoint, so every rank continues its own stream.
 """
 

@@ -3,7 +3,7 @@
 Everything per-sample is done once up front - images decoded into one uint8 array (micro world),
 encoder prompts and decoder targets tokenised into padded id tables - so a training batch is a few
 fancy-indexing operations. The tables are cached on disk (`train/cache.py`) so the runs of a sweep
-share one preparation. Prompts and targets follow `Processor.collate` exactly (a test compares them).
+share one preparation. Prompts and targets follow `FlorenzProcessor.collate` exactly (a test compares them).
 """
 
 from __future__ import annotations
