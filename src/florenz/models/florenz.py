@@ -191,6 +191,10 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
         self.post_init()
         if getattr(cfg, "_attn_requested", None):  # from_pretrained(..., attn_implementation=...) reaches the parts
             self.set_attn_implementation(cfg._attn_requested)
+        else:
+            from florenz.models.runtime import keep_softcap
+
+            keep_softcap(self)
 
     def set_attn_implementation(self, attn_implementation: str, allow_all_kernels: bool = False) -> None:
         """One kernel for the vision tower, the encoder and the decoder (runtime.py; a soft-capped Gemma-2
