@@ -104,18 +104,12 @@ def _unique_encode(tok, texts: list[str]) -> list[list[int]]:
 
 
 def pixel_values(processor, images) -> torch.Tensor:
-    """uint8 [B, H, W, 3] at the model's size: the processor's normalisation, vectorised (same float ops);
-    other sizes or PIL images go through `processor.pixel_values` (resize included)."""
-    if isinstance(images, np.ndarray):
-        size = processor.image_size
-        if images.shape[1:3] != (size, size):
-            from PIL import Image
+    """uint8 [B, H, W, 3]: at the model's size the processor's vectorised path; other sizes (and PIL images)
+    through the image processor, each array as a PIL image (resize included)."""
+    if isinstance(images, np.ndarray) and images.shape[1:3] != (processor.image_size, processor.image_size):
+        from PIL import Image
 
-            return processor.pixel_values([Image.fromarray(x) for x in images])
-        from florenz.models.processor import IMAGENET_MEAN, IMAGENET_STD
-
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
-        return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        return processor.pixel_values([Image.fromarray(x) for x in images])
     return processor.pixel_values(images)
 
 
