@@ -76,7 +76,7 @@ class FlorenzProcessor(ProcessorMixin):
         s, ip = self.image_size, self.image_processor
         if isinstance(images, np.ndarray) and images.shape[1:] == (s, s, 3) and _plain(ip):
             mean, std = torch.tensor(ip.image_mean), torch.tensor(ip.image_std)
-            x = torch.from_numpy(images).float().div_(255.0)  # elementwise in NHWC order, then NCHW
+            x = torch.from_numpy(images.astype(np.float32)).div_(255.0)  # a copy (the array may be read-only)
             x = x.sub_(mean.view(1, 1, 1, 3)).div_(std.view(1, 1, 1, 3))
             return x.permute(0, 3, 1, 2).contiguous()
         if len(images) == 0:
