@@ -1,9 +1,9 @@
 """Claim: with the vision tower frozen, computing each image's visual tokens once speeds up the VL stage.
 
 One process, one micro world, one model (the paper's freezing: vision tower + projector frozen): the same
-VL steps (same sampler draws, same initial weights) are timed twice, interleaved per repeat, once with the
+VL steps (same sample draws, same initial weights) are timed twice, interleaved per repeat, once with the
 batches carrying pixels (the tower runs every step, as the official implementation does) and once with the
-pre-computed tokens (`florenz.train.vl.FrozenVisionSource`); the one-off feature pass is timed on its own
+pre-computed tokens (`florenz.train.vl.with_frozen_vision`); the one-off feature pass is timed on its own
 and included in the cached arm's total. Also checks the two arms give the same losses.
 
     python benchmarks/frozen_vision.py [--preset micro-gemma-s] [--steps 40] [--batch 32] [--threads 1]
@@ -25,12 +25,12 @@ from florenz.models.build import build
 from florenz.models.config import ModelConfig
 from florenz.models.freezing import apply_freezing
 from florenz.train.step import TrainStep
-from florenz.train.vl import FrozenVisionSource, VLSource, visual_features
+from florenz.train.vl import memory_source, with_frozen_vision
 
 
 def time_steps(model, source, steps: int, batch: int, seed: int) -> tuple[float, list[float]]:
-    """Seconds for `steps` AdamW steps of batch `batch`, and the losses (sampler re-seeded per arm)."""
-    source.sampler.load_state_dict(source_state[seed])
+    """Seconds for `steps` AdamW steps of batch `batch`, and the losses (source rewound per arm)."""
+    source.load_state_dict(source_state[seed])
     step = TrainStep(model).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     losses = []
@@ -68,13 +68,13 @@ def main() -> None:
     torch.manual_seed(0)
     base, processor = build(mcfg, tokenizer=tok)
     base = apply_freezing(base, "default")
-    pixels = VLSource.cached(world, processor, DataConfig(), seed=0)
-    source_state[0] = copy.deepcopy(pixels.sampler.state_dict())
+    pixels = memory_source(world, processor, DataConfig(), seed=0, micro_batch=args.batch)
+    source_state[0] = copy.deepcopy(pixels.state_dict())
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
-    feats = visual_features(base, processor, pixels.images)
+    cached = with_frozen_vision(pixels, base)
     t_feats = time.perf_counter() - t
-    cached = FrozenVisionSource(pixels, feats)
+    assert cached is not pixels, "the vision tower is not frozen: no features"
     per_arm: dict[str, list[float]] = {"pixels": [], "cached": []}
     losses: dict[str, list[float]] = {}
     for _ in range(args.repeats):
@@ -91,10 +91,10 @@ def main() -> None:
           f"load avg {load0:.1f} -> {os.getloadavg()[0]:.1f}, {datetime.date.today()}")
     print(f"recompute every step : {best['pixels']:.2f} s ({n_samples / best['pixels']:.0f} samples/s)")
     print(f"features computed once: {best['cached']:.2f} s ({n_samples / best['cached']:.0f} samples/s) "
-          f"+ one-off feature pass {t_feats:.2f} s for {len(pixels.images)} images")
+          f"+ one-off feature pass {t_feats:.2f} s for {len(pixels.records.images)} images")
     print(f"speed-up per step: {ratio:.2f}x; largest loss difference between the arms: {max_dloss:.2e}")
     print(json.dumps({"preset": args.preset, "seconds": per_arm, "feature_pass_s": round(t_feats, 3),
-                      "speedup": round(ratio, 3), "max_loss_diff": max_dloss, "images": len(pixels.images)}))
+                      "speedup": round(ratio, 3), "max_loss_diff": max_dloss, "images": len(pixels.records.images)}))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ A micro-world tokenizer stands in for Gemma-2's. Write the data first (`--write-
 process, so the writer's memory is not inherited by the workers.
 
     python benchmarks/stream_throughput.py --data /tmp/s20k --records 20000 --shard-size 1000 --write-only
-    python benchmarks/stream_throughput.py --data /tmp/s20k --samples 6000
+    python benchmarks/stream_throughput.py --data /tmp/s20k --samples 6000 [--profile 2000]
 """
 
 from __future__ import annotations
@@ -104,12 +104,12 @@ def measure(data: Path, tokenizer_dir: Path, workers: int, samples: int, micro: 
     from florenz.data.config import DataConfig
     from florenz.data.tokenizer import load_tokenizer
     from florenz.models.processor import FlorenzProcessor
-    from florenz.train.stream_source import StreamSource
+    from florenz.train.stream_source import ShardRecords, StreamSource
 
     tok = load_tokenizer(tokenizer_dir)
     torch.set_num_threads(1)
     dcfg = DataConfig(path=str(data), loader="stream", workers=workers, shuffle_buffer=buffer)
-    src = StreamSource(data, FlorenzProcessor.for_tokenizers(tok, tok, 224), dcfg, seed=0, micro_batch=micro)
+    src = StreamSource(ShardRecords(data, FlorenzProcessor.for_tokenizers(tok, tok, 224)), dcfg, seed=0, micro_batch=micro)
     with PeakRSS() as rss:
         src.step_batches(micro * max(workers, 1), micro)  # start-up: worker fork, first buffer fill
         t0, n = time.perf_counter(), 0
@@ -123,6 +123,59 @@ def measure(data: Path, tokenizer_dir: Path, workers: int, samples: int, micro: 
             "class_mix": mix}
 
 
+def profile(data: Path, tokenizer_dir: Path, records: int, micro: int) -> dict:
+    """The worker's per-sample path in this process, stage by stage (ms per record / sample): tar read + annotation
+    parsing, JPEG decode + resize, tokenisation + batch assembly, the whole worker chain (shuffle buffer and
+    annotation choice included), and the pixel normalisation the training process does after the transfer."""
+    import torch
+
+    from florenz.data.dataset import SkipReport, usable_samples
+    from florenz.data.sampler import target_distribution
+    from florenz.data.shards import decode_image, read_shard, read_stats, shard_paths
+    from florenz.data.stream import ShardStream, StreamSpec, model_size_array
+    from florenz.data.tokenizer import load_tokenizer
+    from florenz.models.processor import FlorenzProcessor
+    from florenz.train.stream_source import model_batch
+
+    torch.set_num_threads(1)
+    tok = load_tokenizer(tokenizer_dir)
+    proc = FlorenzProcessor.for_tokenizers(tok, tok, 224)
+    t0, recs = time.perf_counter(), []
+    for path in shard_paths(data, "train"):
+        for rec in read_shard(path):
+            recs.append((rec, usable_samples(rec, SkipReport())))
+            if len(recs) == records:
+                break
+        if len(recs) == records:
+            break
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for rec, _ in recs:
+        model_size_array(decode_image(rec), 224)
+    t_decode = time.perf_counter() - t0
+    stream = ShardStream(StreamSpec(data, "train", {}, micro), proc)
+    t0, batches = time.perf_counter(), []
+    for i in range(0, len(recs) - micro + 1, micro):  # decode again + text: the worker's collate
+        batches.append(stream._collate([(r, 0) for r in recs[i:i + micro]], SkipReport())["batch"])
+    n_collated = len(batches) * micro
+    t_collate = time.perf_counter() - t0 - t_decode * n_collated / len(recs)
+    t0 = time.perf_counter()
+    for b in batches:  # in the training process
+        model_batch(proc, b)
+    t_norm = time.perf_counter() - t0
+    classes = sorted(read_stats(data)["splits"]["train"])
+    it = iter(ShardStream(StreamSpec(data, "train", target_distribution(classes), micro, buffer=1000), proc))
+    next(it)  # the buffer fill
+    t0, n = time.perf_counter(), 0
+    while n < records:
+        n += len(next(it)["classes"])
+    t_all = time.perf_counter() - t0
+    ms = {"read_ms": t_read / len(recs), "decode_resize_ms": t_decode / len(recs),
+          "text_and_stack_ms": t_collate / max(n_collated, 1), "chain_ms": t_all / n,
+          "normalise_in_trainer_ms": t_norm / max(n_collated, 1)}
+    return {"profile": {k: round(v * 1000, 3) for k, v in ms.items()}, "chain_samples_per_s": round(n / t_all, 1)}
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=20000)
@@ -134,6 +187,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--tokenizer", default="", help="a dataset dir with tokenizer.json (default: build a micro world)")
     ap.add_argument("--data", default="", help="a synthetic dataset directory: reused if it exists, else written")
     ap.add_argument("--write-only", action="store_true", help="write --data and stop (measure in a fresh process)")
+    ap.add_argument("--profile", type=int, default=0, help="first profile the worker path in-process on N records")
     a = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="florenz-stream-")
     t0 = time.perf_counter()
@@ -147,7 +201,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return []
     tok_dir = Path(a.tokenizer) if a.tokenizer else _micro_tokenizer(Path(tmp))
     rows = []
-    for w in (int(x) for x in a.workers.split(",")):
+    if a.profile:
+        rows.append(profile(data, tok_dir, a.profile, a.micro_batch))
+        print(json.dumps(rows[-1]), flush=True)
+    for w in (int(x) for x in a.workers.split(",") if x):
         rows.append(measure(data, tok_dir, w, a.samples, a.micro_batch, a.buffer))
         print(json.dumps(rows[-1]), flush=True)
     return rows

@@ -2,7 +2,7 @@
 
 For each micro preset: one real run through `train_run` (decoder LM stage + vision-language stage, the
 micro config's freezing, batch 64) on a small micro world, samples/s read from log.jsonl (first logged
-interval dropped as warm-up). Also the data-side cost per step (sampler + collate) to show the loop's
+interval dropped as warm-up). Also the data-side cost per step (sample draw + collate) to show the loop's
 own overhead is small next to the model.
 
     python benchmarks/train_throughput.py [--presets micro-gemma-xs,...] [--steps 12] [--threads 2]
@@ -48,10 +48,10 @@ def data_overhead_ms(world: Path, batch: int) -> float:
     from florenz.data.config import DataConfig
     from florenz.data.tokenizer import load_tokenizer
     from florenz.models.processor import FlorenzProcessor
-    from florenz.train.vl import VLSource
+    from florenz.train.vl import memory_source
 
     tok = load_tokenizer(world)
-    src = VLSource.cached(world, FlorenzProcessor.for_tokenizers(tok, tok, 64), DataConfig(), seed=0)
+    src = memory_source(world, FlorenzProcessor.for_tokenizers(tok, tok, 64), DataConfig(), seed=0, micro_batch=batch)
     src.step_batches(batch, batch)
     t = time.perf_counter()
     for _ in range(20):
@@ -82,7 +82,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['preset']:16} {r['params']:>9,} {r['trainable_params']:>9,} {r['vl_samples_per_s']:>13.1f} "
               f"{r['lm_samples_per_s']:>13.1f} {r['flops_per_sample'] / 1e6:>10.1f}")
-    print(f"data side (sampler + collate) per VL step of {args.batch}: {overhead:.2f} ms")
+    print(f"data side (sample draw + collate) per VL step of {args.batch}: {overhead:.2f} ms")
     print(json.dumps({"rows": rows, "data_ms_per_step": round(overhead, 3)}))
 
 

@@ -132,12 +132,14 @@ def test_paper_pretrain_under_torchrun_matches_one_process(data_dir, real_checkp
     import subprocess
     import sys
 
+    from tests.test_train import free_port
+
     real_checkpoints("florence-community/Florence-2-large"), real_checkpoints("google/gemma-2-2b")
     sets = _sets(["model.preset=F-3.5B", f"model.hub_dir={real_checkpoints.root}", f"data.path={data_dir}",
                   *SIZES, "train.micro_batch_size=4", "train.distributed=fsdp"])
     _florenz("train", "paper_pretrain", "--out", tmp_path / "one", *sets)
     root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533", "-m",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", free_port(), "-m",
            "florenz.cli", "train", "paper_pretrain", "--out", str(tmp_path / "two"), *sets]
     proc = subprocess.run(cmd, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
                           timeout=300)

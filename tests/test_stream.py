@@ -44,12 +44,12 @@ def processor(tiny_world):
 
 
 def source(data: Path, processor, **kw):
-    from florenz.train.stream_source import StreamSource
+    from florenz.train.stream_source import ShardRecords, StreamSource
 
     args = {"workers": 0, "shuffle_buffer": 8, **{k: v for k, v in kw.items() if k in ("workers", "shuffle_buffer")}}
     dcfg = DataConfig(path=str(data), loader="stream", max_source_tokens=16, max_target_tokens=16, **args)
-    return StreamSource(data, processor, dcfg, kw.get("seed", 0), kw.get("micro", 4), kw.get("rank", 0),
-                        kw.get("world", 1))
+    return StreamSource(ShardRecords(data, processor), dcfg, kw.get("seed", 0), kw.get("micro", 4),
+                        kw.get("rank", 0), kw.get("world", 1))
 
 
 def test_shards_split_by_rank_and_worker():
@@ -63,13 +63,15 @@ def test_shards_split_by_rank_and_worker():
 
 
 def test_annotation_choice_goes_to_the_class_behind_its_target():
-    cap_en, tr_fr = Sample("caption", "en", "x"), Sample("translation", "fr", "y", src="z")
+    cap_en, tr_fr = Sample("caption", "en", "x").klass, Sample("translation", "fr", "y", src="z").klass
     target = {"caption/en": 0.5, "translation/fr": 0.5}
     rng = random.Random(0)
-    assert choose_annotation([cap_en, tr_fr], {"caption/en": 3, "translation/fr": 1}, target, rng) is tr_fr
-    assert choose_annotation([cap_en, tr_fr], {"caption/en": 1, "translation/fr": 3}, target, rng) is cap_en
-    assert choose_annotation([cap_en], {"caption/en": 9}, target, rng) is cap_en  # the only one offered
+    assert choose_annotation([cap_en, tr_fr], {"caption/en": 3, "translation/fr": 1}, target, rng) == 1
+    assert choose_annotation([cap_en, tr_fr], {"caption/en": 1, "translation/fr": 3}, target, rng) == 0
+    assert choose_annotation([cap_en], {"caption/en": 9}, target, rng) == 0  # the only one offered
     assert choose_annotation([tr_fr], {}, {"caption/en": 1.0}, rng) is None  # class with no target share
+    # two annotations of one class (two captions): either, by index - equal samples are not confused
+    assert {choose_annotation([cap_en, cap_en], {}, target, random.Random(s)) for s in range(20)} == {0, 1}
 
 
 def _keys(src, steps: int) -> list[list]:
@@ -204,7 +206,8 @@ def test_stream_and_memory_paths_give_the_same_batches_and_loss(tiny_world):
     from florenz.data.dataset import load_split
     from florenz.data.tokenizer import load_tokenizer
     from florenz.train import setup
-    from florenz.train.vl import VLSource, build_tables
+    from florenz.train.stream_source import model_batch
+    from florenz.train.vl import MemoryRecords, build_tables
 
     cfg = load_config("micro", [f"data.path={tiny_world}", "model.preset=micro-gemma-xs"])
     model, proc = setup.build(cfg, load_tokenizer(tiny_world), torch.device("cpu"))
@@ -212,22 +215,24 @@ def test_stream_and_memory_paths_give_the_same_batches_and_loss(tiny_world):
     d = cfg.data
     tables = build_tables(data, proc.encoder_tokenizer, proc.decoder_tokenizer, d.max_source_tokens,
                           d.max_target_tokens)
-    memory = VLSource(tables, data.images.dense, proc, {}, 0)
+    memory = MemoryRecords(tables, data.images.dense, proc)
     first_row, row_of = 0, {}
     for r, key in enumerate(data.images.keys):  # rows: records in order, each record's usable samples in order
         n = int((data.samples.image == r).sum())
         row_of.update({f"{key}#{i}": first_row + i for i in range(n)})
         first_row += n
-    spec = StreamSpec(tiny_world, "train", {c: 1 / len(memory.sampler.classes) for c in memory.sampler.classes}, 4,
+    spec = StreamSpec(tiny_world, "train", {c: 1 / len(memory.classes) for c in memory.classes}, 4,
                       buffer=8, max_source_tokens=d.max_source_tokens, max_target_tokens=d.max_target_tokens)
     model.eval()
     for item, _ in zip(ShardStream(spec, proc), range(3), strict=False):
-        mem = memory.collate(np.array([row_of[k] for k in item["keys"]]))
-        assert mem.keys() == item["batch"].keys()
-        for k, v in item["batch"].items():
-            assert torch.equal(v, mem[k]), k
+        assert item["batch"]["pixels"].dtype == torch.uint8  # through the DataLoader as uint8, normalised after
+        batch = model_batch(proc, item["batch"])
+        mem = memory.collate(spec, np.array([row_of[k] for k in item["keys"]]))
+        assert mem.keys() == batch.keys()
+        for k, v in batch.items():
+            assert torch.equal(v, mem[k]) and v.dtype == mem[k].dtype, k
         with torch.no_grad():
-            assert model(**item["batch"]).loss.item() == model(**mem).loss.item()
+            assert model(**batch).loss.item() == model(**mem).loss.item()
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -253,3 +258,28 @@ def test_close_ends_the_workers(synthetic, processor):
     src.close()
     gc.collect()
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("fmt", ["pax", "gnu", "ustar"])
+def test_tar_reader_equals_tarfile(tmp_path, fmt):
+    """The shards' own tar reader (shards._tar_files: ustar headers parsed directly, the rest through tarfile) gives
+    what tarfile gives, long and non-ASCII names included."""
+    import io
+    import tarfile
+
+    from florenz.data.shards import _tar_files
+
+    path = tmp_path / "t.tar"
+    long = "d/" + "x" * 90 + "/y.jpg" if fmt == "ustar" else "d/" + "x" * 120 + ".jpg"
+    with tarfile.open(path, "w", format={"pax": tarfile.PAX_FORMAT, "gnu": tarfile.GNU_FORMAT,
+                                         "ustar": tarfile.USTAR_FORMAT}[fmt]) as t:
+        for name in ["a.json", long, "ünï.json", "b.json"]:
+            info = tarfile.TarInfo(name)
+            info.size = len(name.encode()) * 3
+            t.addfile(info, io.BytesIO(name.encode() * 3))
+    with tarfile.open(path) as t:
+        want = [(m.name, t.extractfile(m).read()) for m in t if m.isfile()]
+    assert list(_tar_files(path)) == want and len(want) == 4
+    path.write_bytes(path.read_bytes()[:520])  # cut inside the first file's data
+    with pytest.raises(tarfile.ReadError):
+        list(_tar_files(path))

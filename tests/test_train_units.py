@@ -71,7 +71,7 @@ def test_pretokenised_batches_equal_processor_collate(tiny_world_units, tmp_path
     from florenz.data.shards import Sample
     from florenz.data.tokenizer import load_tokenizer
     from florenz.models.processor import FlorenzProcessor
-    from florenz.train.vl import VLSource
+    from florenz.train.vl import MemoryRecords
 
     tok = load_tokenizer(tiny_world_units)
     proc = FlorenzProcessor.for_tokenizers(tok, tok, 64)
@@ -91,7 +91,7 @@ def test_pretokenised_batches_equal_processor_collate(tiny_world_units, tmp_path
 
     for attempt in range(2):
         vl._MEMO.clear()
-        got = VLSource.cached(tiny_world_units, proc, dcfg, seed=0).collate(rows)
+        got = MemoryRecords.cached(tiny_world_units, proc, dcfg).collate(None, rows)
         assert set(got) == set(want)
         for k in want:
             assert torch.equal(got[k], want[k]) and got[k].dtype == want[k].dtype, (k, attempt)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-LOADERS = ("memory", "stream")  # data.loader: in-memory tables (train/vl.py) or streamed shards (data/stream.py)
+LOADERS = ("memory", "stream")  # data.loader: where the one VL data path's records are (train/stream_source.py)
 
 
 @dataclass
@@ -20,8 +20,9 @@ class DataConfig:
     # Training stops when more than this share of the split's samples is unusable (corrupt record or image,
     # missing keys, empty text, records missing against stats.json); below it they are skipped and counted.
     max_skipped_share: float = 0.01
-    # How training reads the split: "memory" (tables held in memory: small data, the micro world) or "stream"
-    # (shards through DataLoader workers, shuffle buffer, per-image annotation choice; memory flat in data size).
+    # Where the VL stage's records are; both draw them the same way (shuffle buffer, per image one annotation toward
+    # the target class mix): "memory" (decoded and tokenised once, held: small data, the micro world) or "stream"
+    # (shards read by DataLoader workers; memory flat in data size).
     loader: str = "memory"
-    workers: int = 2  # DataLoader workers of the stream (0 = in the training process)
+    workers: int = 2  # DataLoader workers of the stream (0 = in the training process); memory reads in-process
     shuffle_buffer: int = 1000  # records in each worker's shuffle buffer (the paper's 1,000)

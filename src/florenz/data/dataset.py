@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from florenz.data.shards import STATS_FILE, Record, Sample, class_key, decode_image, read_records, read_stats
+from florenz.data.shards import STATS_FILE, Record, Sample, class_key, decode_image, read_shard, read_stats, shard_paths
 from florenz.errors import FlorenzError
 
 DENSE_MAX_BYTES = 4 << 30  # decode eagerly if the whole split fits in this many bytes as uint8
@@ -125,6 +125,11 @@ class TrainSet:
     images: ImageStore
     samples: SampleTable
     skips: SkipReport = field(default_factory=SkipReport)  # unusable data, counted by reason, never silent
+    # where each kept record (= image) sits: shard index (into the split's sorted shards) and position in the tar,
+    # so the memory policy reads records in the stream's order (data/stream.py)
+    record_shard: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    record_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    n_shards: int = 0
 
 
 def load_split(data_dir: str | Path, split: str = "train", dense: bool | None = None) -> TrainSet:
@@ -132,13 +137,14 @@ def load_split(data_dir: str | Path, split: str = "train", dense: bool | None = 
     missing keys or empty text) is skipped and counted in `skips`; the caller decides when it is too much."""
     data_dir = Path(data_dir)
     skips = SkipReport()
-    records, samples = _usable_records(data_dir, split, skips)
+    records, samples, places, n_shards = _usable_records(data_dir, split, skips)
     if dense is None:
         dense = _fits_dense(records)
     arrays: list[np.ndarray] | None = [] if dense else None
     kept: list[Record] = []
+    kept_places: list[tuple[int, int]] = []
     image_rows, task, lang, style, src, tgt = [], [], [], [], [], []
-    for rec, recs in zip(records, samples, strict=True):
+    for rec, recs, place in zip(records, samples, places, strict=True):
         try:  # dense: decoded once here anyway; lazy: the header is parsed now, the pixels per batch
             image = np.asarray(decode_image(rec), dtype=np.uint8) if dense else _check_image(rec)
         except FlorenzError as e:
@@ -154,6 +160,7 @@ def load_split(data_dir: str | Path, split: str = "train", dense: bool | None = 
             src.append(s.src)
             tgt.append(s.tgt)
         kept.append(rec)
+        kept_places.append(place)
     skips.used = len(tgt)
     read = skips.used + sum(skips.counts.get(k, 0) for k in _SAMPLE_REASONS)
     skips.expected = max(_stats_total(data_dir, split), read)
@@ -167,22 +174,31 @@ def load_split(data_dir: str | Path, split: str = "train", dense: bool | None = 
         classes.setdefault(class_key(t, lg), []).append(row)
     table = SampleTable(image=np.asarray(image_rows, dtype=np.int64), task=task, lang=lang, style=style, src=src,
                         tgt=tgt, class_items={k: np.asarray(v, dtype=np.int64) for k, v in sorted(classes.items())})
+    where = np.asarray(kept_places, dtype=np.int64).reshape(-1, 2)
     return TrainSet(path=data_dir, split=split, images=ImageStore(kept, dense=dense, arrays=arrays), samples=table,
-                    skips=skips)
+                    skips=skips, record_shard=where[:, 0], record_pos=where[:, 1], n_shards=n_shards)
 
 
 _SAMPLE_REASONS = ("bad_sample", "empty_target", "empty_source", "no_image", "bad_image")
 
 
-def _usable_records(data_dir: Path, split: str, skips: SkipReport) -> tuple[list[Record], list[list[Sample]]]:
-    """Records with an image and their usable samples; everything else counted in `skips`."""
-    records, samples = [], []
-    for rec in read_records(data_dir, split, on_bad=lambda e, reason: skips.add(reason, str(e))):
-        usable = usable_samples(rec, skips)
-        if usable:
-            records.append(rec)
-            samples.append(usable)
-    return records, samples
+def _usable_records(data_dir: Path, split: str, skips: SkipReport
+                    ) -> tuple[list[Record], list[list[Sample]], list[tuple[int, int]], int]:
+    """Records with an image, their usable samples and (shard index, position in the shard) - the order and
+    positions `shards.read_records` and the stream read them in - plus the number of shards; everything
+    else counted in `skips`."""
+    paths = shard_paths(data_dir, split)
+    if not paths:
+        raise FlorenzError(f"no '{split}-*.tar' shards in {data_dir}")
+    records, samples, places = [], [], []
+    for i, path in enumerate(paths):
+        for j, rec in enumerate(read_shard(path, on_bad=lambda e, reason: skips.add(reason, str(e)))):
+            usable = usable_samples(rec, skips)
+            if usable:
+                records.append(rec)
+                samples.append(usable)
+                places.append((i, j))
+    return records, samples, places, len(paths)
 
 
 def usable_samples(rec: Record, skips: SkipReport) -> list[Sample]:

@@ -7,7 +7,7 @@ Annotations are ``{"id": str, "samples": [Sample...], ...}`` where each sample i
 ``{"task": "caption"|"translation", "lang": "fr", "style": "short", "src": "...", "tgt": "..."}``
 (``src`` empty for captions). Extra keys (e.g. the micro world's ``scene``) are carried along.
 ``stats.json`` is ``{"counts": {"caption/en": n, ...}, "splits": {"train": {...counts}, ...}, ...}``:
-the balanced sampler's input and the source of which languages are "unseen" for captioning.
+the target class mix's input and the source of which languages are "unseen" for captioning.
 """
 
 from __future__ import annotations
@@ -178,17 +178,13 @@ def _read_tar(path: Path, on_bad: OnBad) -> Iterator[Record]:
     group: dict[str, bytes] = {}
     key = None
     try:
-        with tarfile.open(path) as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                k, _, ext = member.name.partition(".")
-                if key is not None and k != key:
-                    yield from _to_record(key, group, path, on_bad)
-                    group = {}
-                key = k
-                f = tar.extractfile(member)
-                group[ext] = f.read() if f else b""
+        for name, data in _tar_files(path):
+            k, _, ext = name.partition(".")
+            if key is not None and k != key:
+                yield from _to_record(key, group, path, on_bad)
+                group = {}
+            key = k
+            group[ext] = data
     except tarfile.TarError as e:
         after = f" after record {key!r}" if key else ""
         on_bad(FlorenzError(f"corrupt shard {path}{after}: {e}"), "corrupt_shard")
@@ -198,6 +194,62 @@ def _read_tar(path: Path, on_bad: OnBad) -> Iterator[Record]:
     if not _has_end_marker(path):
         on_bad(FlorenzError(f"shard {path} is truncated (no end-of-archive marker after record {key!r}): "
                             "the records after it are missing"), "truncated_shard")
+
+
+_BLOCK = 512
+
+
+def _tar_files(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of the regular files of a tar, in order: the ustar/GNU headers the shard writer emits parsed
+    directly (Python's `tarfile` header objects were a quarter of a streaming worker's time); anything else (pax
+    or GNU long-name headers, sparse files) goes through `tarfile`. Errors follow `tarfile`: a bad first header
+    or data cut short raise `tarfile.ReadError`; a bad or cut header later ends the archive (the end-of-archive
+    check then reports it)."""
+    with path.open("rb") as f:
+        offset = 0
+        while True:
+            head = f.read(_BLOCK)
+            if len(head) < _BLOCK or head == bytes(_BLOCK) or not _checksum_ok(head):
+                if offset == 0 and head != bytes(_BLOCK):
+                    raise tarfile.ReadError("empty file" if not head else "invalid or truncated first header")
+                return
+            kind = head[156:157]
+            if kind not in (b"0", b"\0", b"5"):
+                yield from _tar_files_slow(path, offset)
+                return
+            try:
+                size = int(head[124:136].rstrip(b"\0 ") or b"0", 8)
+            except ValueError:  # base-256 sizes (> 8 GiB) and the like
+                yield from _tar_files_slow(path, offset)
+                return
+            data = f.read(size)
+            if len(data) < size:
+                raise tarfile.ReadError("unexpected end of data")
+            f.seek(-size % _BLOCK, 1)
+            prefix, name = head[345:500].rstrip(b"\0"), head[:100].rstrip(b"\0")
+            offset += _BLOCK + size + (-size % _BLOCK)
+            if kind != b"5":
+                full = (prefix + b"/" + name if prefix and head[257:263] == b"ustar\0" else name)
+                yield full.decode("utf-8", "surrogateescape"), data
+
+
+def _checksum_ok(head: bytes) -> bool:
+    try:
+        want = int(head[148:156].rstrip(b"\0 ") or b"-1", 8)
+    except ValueError:
+        return False
+    return want == sum(head[:148]) + 8 * 32 + sum(head[156:])
+
+
+def _tar_files_slow(path: Path, offset: int) -> Iterator[tuple[str, bytes]]:
+    """`tarfile` from the member at `offset` on (pax / GNU extension headers)."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        with tarfile.open(fileobj=f, mode="r:") as tar:
+            for member in tar:
+                if member.isfile():
+                    g = tar.extractfile(member)
+                    yield member.name, g.read() if g else b""
 
 
 def _has_end_marker(path: Path) -> bool:
@@ -258,6 +310,8 @@ def decode_image(record: Record):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        return Image.open(io.BytesIO(record.image)).convert("RGB")
+        img = Image.open(io.BytesIO(record.image))
+        img.load()
+        return img if img.mode == "RGB" else img.convert("RGB")  # convert() of an RGB image is a copy
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise FlorenzError(f"{record.where}: unreadable image ({e})") from None

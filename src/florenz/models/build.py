@@ -1,4 +1,4 @@
-"""The one builder: a FlorenzModel *and* its Processor from the `[model]` config section.
+"""The one builder: a FlorenzModel *and* its FlorenzProcessor from the `[model]` config section.
 
 Micro presets: random init, vocabulary from the data's tokenizer (or `model.tokenizer_path`), one tokenizer
 for encoder and decoder. Real presets: weights and tokenizers come from the local checkpoints only

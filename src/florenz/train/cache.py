@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2  # 2: tables carry the skip report of their split
+FORMAT = 3  # 2: tables carry the skip report of their split; 3: record places and row classes (one data path)
 
 
 def cache_root(data_cache_dir: str = "") -> Path:

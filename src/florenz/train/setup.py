@@ -117,7 +117,7 @@ def micro_batch(cfg: Config, batch: int, world_size: int, what: str) -> int:
 def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor) -> list[Stage]:
     """[decoder LM stage if configured] + the vision-language stage."""
     from florenz.train.decoder_lm import LM_FREEZE, DecoderLMSource
-    from florenz.train.vl import VLSource
+    from florenz.train.stream_source import ShardRecords, StreamSource
 
     t, d = cfg.train, cfg.data
     if t.samples < t.batch_size:
@@ -135,12 +135,15 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
         stages.append(Stage("decoder_lm", t.decoder_lm_samples, t.batch_size, mb, t.decoder_lm_lr, LM_FREEZE,
                             functools.cache(lambda: DecoderLMSource(data_dir, langs, tokenizer, d.max_target_tokens,
                                                                     t.seed, d.cache_dir))))
-    if d.loader == "stream":  # shards through DataLoader workers (train/stream_source.py)
-        from florenz.train.stream_source import StreamSource
 
-        vl = functools.cache(lambda: StreamSource(data_dir, processor, d, t.seed, mb, env.rank, env.world_size))
-    else:
-        vl = functools.cache(lambda: VLSource.cached(data_dir, processor, d, t.seed))
+    def vl_records():  # one data path; data.loader says where the records are (train/stream_source.py)
+        if d.loader == "stream":
+            return ShardRecords(data_dir, processor)
+        from florenz.train.vl import MemoryRecords
+
+        return MemoryRecords.cached(data_dir, processor, d)
+
+    vl = functools.cache(lambda: StreamSource(vl_records(), d, t.seed, mb, env.rank, env.world_size))
     stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze, vl))
     return stages
 
