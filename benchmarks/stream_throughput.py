@@ -109,7 +109,8 @@ def measure(data: Path, tokenizer_dir: Path, workers: int, samples: int, micro: 
     tok = load_tokenizer(tokenizer_dir)
     torch.set_num_threads(1)
     dcfg = DataConfig(path=str(data), loader="stream", workers=workers, shuffle_buffer=buffer)
-    src = StreamSource(ShardRecords(data, FlorenzProcessor.for_tokenizers(tok, tok, 224)), dcfg, seed=0, micro_batch=micro)
+    proc = FlorenzProcessor.for_tokenizers(tok, tok, 224)
+    src = StreamSource(ShardRecords(data, proc), dcfg, seed=0, micro_batch=micro)
     with PeakRSS() as rss:
         src.step_batches(micro * max(workers, 1), micro)  # start-up: worker fork, first buffer fill
         t0, n = time.perf_counter(), 0

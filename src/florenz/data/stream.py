@@ -214,8 +214,9 @@ class ShardStream(IterableDataset):
 
 def text_rows(tasks: list[str], langs: list[str], styles: list[str], srcs: list[str], tgts: list[str], enc, dec,
               max_src: int, max_tgt: int) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
-    """Per sample (encoder ids, decoder input ids, labels) in `FlorenzProcessor.collate`'s layout - encoder [bos] + prompt
-    + [eos], decoder input [bos] + y, labels y + [eos] - tokenising each distinct string once, in one batched call.
+    """Per sample (encoder ids, decoder input ids, labels) in `FlorenzProcessor.collate`'s layout - encoder [bos]
+    + prompt + [eos], decoder input [bos] + y, labels y + [eos] - tokenising each distinct string once, in one
+    batched call.
     Shared by the streamed batches and the in-memory tables (tests compare both with `FlorenzProcessor.collate`)."""
     prompts = [encoder_prompt(t, lg, st, s) for t, lg, st, s in zip(tasks, langs, styles, srcs, strict=True)]
     targets = [decoder_target(t, lg, y) for t, lg, y in zip(tasks, langs, tgts, strict=True)]

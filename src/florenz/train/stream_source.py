@@ -166,8 +166,8 @@ def model_batch(processor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 def pixel_values(processor, images) -> torch.Tensor:
-    """uint8 [B, H, W, 3] at the model's size: the image processor's normalisation, vectorised (same float ops, in place,
-    NHWC then NCHW); other sizes or PIL images go through `processor.pixel_values` (resize included)."""
+    """uint8 [B, H, W, 3] at the model's size: the image processor's normalisation, vectorised (same float ops, in
+    place, NHWC then NCHW); other sizes or PIL images go through `processor.pixel_values` (resize included)."""
     if isinstance(images, np.ndarray):
         size = processor.image_size
         if images.shape[1:3] != (size, size):
