@@ -103,13 +103,14 @@ def measure(data: Path, tokenizer_dir: Path, workers: int, samples: int, micro: 
 
     from florenz.data.config import DataConfig
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
     from florenz.train.stream_source import ShardRecords, StreamSource
 
     tok = load_tokenizer(tokenizer_dir)
     torch.set_num_threads(1)
     dcfg = DataConfig(path=str(data), loader="stream", workers=workers, shuffle_buffer=buffer)
-    src = StreamSource(ShardRecords(data, Processor(tok, tok, 224)), dcfg, seed=0, micro_batch=micro)
+    proc = FlorenzProcessor.for_tokenizers(tok, tok, 224)
+    src = StreamSource(ShardRecords(data, proc), dcfg, seed=0, micro_batch=micro)
     with PeakRSS() as rss:
         src.step_batches(micro * max(workers, 1), micro)  # start-up: worker fork, first buffer fill
         t0, n = time.perf_counter(), 0
@@ -134,12 +135,12 @@ def profile(data: Path, tokenizer_dir: Path, records: int, micro: int) -> dict:
     from florenz.data.shards import decode_image, read_shard, read_stats, shard_paths
     from florenz.data.stream import ShardStream, StreamSpec, model_size_array
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
     from florenz.train.stream_source import model_batch
 
     torch.set_num_threads(1)
     tok = load_tokenizer(tokenizer_dir)
-    proc = Processor(tok, tok, 224)
+    proc = FlorenzProcessor.for_tokenizers(tok, tok, 224)
     t0, recs = time.perf_counter(), []
     for path in shard_paths(data, "train"):
         for rec in read_shard(path):

@@ -47,11 +47,11 @@ def measure(preset: str, world: Path, steps: int, batch: int, threads: int) -> d
 def data_overhead_ms(world: Path, batch: int) -> float:
     from florenz.data.config import DataConfig
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
     from florenz.train.vl import memory_source
 
     tok = load_tokenizer(world)
-    src = memory_source(world, Processor(tok, tok, 64), DataConfig(), seed=0, micro_batch=batch)
+    src = memory_source(world, FlorenzProcessor.for_tokenizers(tok, tok, 64), DataConfig(), seed=0, micro_batch=batch)
     src.step_batches(batch, batch)
     t = time.perf_counter()
     for _ in range(20):

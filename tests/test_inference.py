@@ -18,7 +18,7 @@ from florenz.errors import FlorenzError
 from florenz.models.build import build_model
 from florenz.models.checkpoint import save_model
 from florenz.models.config import ModelConfig
-from florenz.models.processor import Processor
+from florenz.models.processor import FlorenzProcessor
 from florenz.world.build import build_world
 from florenz.world.config import WorldConfig
 
@@ -33,7 +33,7 @@ def world(tmp_path_factory) -> Path:
 def checkpoint(world, tmp_path_factory) -> Path:
     tok = load_tokenizer(world)
     model = build_model(ModelConfig(preset="micro-gemma-xs"), tokenizer=tok)
-    return save_model(model, Processor(tok, tok, 64), tmp_path_factory.mktemp("ckpt") / "model")
+    return save_model(model, FlorenzProcessor.for_tokenizers(tok, tok, 64), tmp_path_factory.mktemp("ckpt") / "model")
 
 
 def test_python_api_captions_real_photos_and_world_images(checkpoint, world, shared_data):

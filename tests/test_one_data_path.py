@@ -113,11 +113,12 @@ def test_memory_batches_do_not_depend_on_world_size_or_micro_batch(tiny_world):
     """Every rank draws the same global batch from the one in-memory slot and collates its slice."""
     from florenz.data.config import DataConfig
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
     from florenz.train.vl import memory_source
 
     tok = load_tokenizer(tiny_world)
-    proc, dcfg = Processor(tok, tok, 32), DataConfig(shuffle_buffer=8, cache_dir=str(tiny_world.parent))
+    proc = FlorenzProcessor.for_tokenizers(tok, tok, 32)
+    dcfg = DataConfig(shuffle_buffer=8, cache_dir=str(tiny_world.parent))
     def targets(batches) -> list[list[int]]:
         return [[t for t in row if t != -100] for b in batches for row in b["labels"].tolist()]
 

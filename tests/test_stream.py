@@ -37,10 +37,10 @@ def synthetic(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def processor(tiny_world):
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
 
     tok = load_tokenizer(tiny_world)
-    return Processor(tok, tok, 32)
+    return FlorenzProcessor.for_tokenizers(tok, tok, 32)
 
 
 def source(data: Path, processor, **kw):

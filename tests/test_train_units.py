@@ -66,15 +66,15 @@ def tiny_world_units(tmp_path_factory):
 
 
 def test_pretokenised_batches_equal_processor_collate(tiny_world_units, tmp_path):
-    """The VL source pre-computes what Processor.collate does per batch; both must give the same tensors."""
+    """The VL source pre-computes what FlorenzProcessor.collate does per batch; both must give the same tensors."""
     from florenz.data.config import DataConfig
     from florenz.data.shards import Sample
     from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
     from florenz.train.vl import MemoryRecords
 
     tok = load_tokenizer(tiny_world_units)
-    proc = Processor(tok, tok, 64)
+    proc = FlorenzProcessor.for_tokenizers(tok, tok, 64)
     from PIL import Image
 
     from florenz.data.dataset import load_split

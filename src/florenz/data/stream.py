@@ -5,7 +5,7 @@ every slot reads all shards and keeps record j mod slots), in an order reshuffle
 (resampled). Records pass a shuffle buffer; for each record one of its usable annotations is chosen toward the
 target task–language distribution (the paper's per-image choice: the class furthest behind its target share
 among those the image offers). `slot_items` is that chain, whoever holds the records: `ShardStream` reads them
-from the tar shards in `DataLoader` workers and decodes + tokenises + collates (`Processor.collate`) there; the
+from the tar shards in `DataLoader` workers and decodes + tokenises + collates (`FlorenzProcessor.collate`) there; the
 memory policy (train/vl.py) runs the same chain over records held in memory. Unusable data is skipped and counted
 by reason (`dataset.usable_samples`).
 
@@ -183,7 +183,7 @@ class ShardStream(IterableDataset):
             raise FlorenzError(f"{e} ({skips.describe()})") from None
 
     def _collate(self, items: list[tuple[tuple[Record, list[Sample]], int]], skips: SkipReport) -> dict | None:
-        """The micro batch in `Processor.collate`'s layout, except that the images stay uint8 [B, s, s, 3] under
+        """The micro batch in `FlorenzProcessor.collate`'s layout, except that the images stay uint8 [B, s, s, 3] under
         "pixels": a quarter of the bytes through the DataLoader's shared memory; the training process normalises
         them (train/stream_source.py `model_batch`, the processor's float ops)."""
         p, spec = self.processor, self.spec
@@ -214,9 +214,10 @@ class ShardStream(IterableDataset):
 
 def text_rows(tasks: list[str], langs: list[str], styles: list[str], srcs: list[str], tgts: list[str], enc, dec,
               max_src: int, max_tgt: int) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
-    """Per sample (encoder ids, decoder input ids, labels) in `Processor.collate`'s layout - encoder [bos] + prompt
-    + [eos], decoder input [bos] + y, labels y + [eos] - tokenising each distinct string once, in one batched call.
-    Shared by the streamed batches and the in-memory tables (tests compare both with `Processor.collate`)."""
+    """Per sample (encoder ids, decoder input ids, labels) in `FlorenzProcessor.collate`'s layout - encoder [bos]
+    + prompt + [eos], decoder input [bos] + y, labels y + [eos] - tokenising each distinct string once, in one
+    batched call.
+    Shared by the streamed batches and the in-memory tables (tests compare both with `FlorenzProcessor.collate`)."""
     prompts = [encoder_prompt(t, lg, st, s) for t, lg, st, s in zip(tasks, langs, styles, srcs, strict=True)]
     targets = [decoder_target(t, lg, y) for t, lg, y in zip(tasks, langs, tgts, strict=True)]
     body = [x[: max(max_src - 2, 0)] for x in _unique_encode(enc, prompts)]
@@ -232,7 +233,7 @@ def _unique_encode(tok, texts: list[str]) -> list[list[int]]:
 
 
 def _padded(rows: list[list[int]], pad: int, ids_key: str, mask_key: str = "") -> dict[str, torch.Tensor]:
-    """Right-padded int64 ids to the longest row (and the attention mask), as `Processor.collate` pads."""
+    """Right-padded int64 ids to the longest row (and the attention mask), as `FlorenzProcessor.collate` pads."""
     width = max((len(r) for r in rows), default=0)
     ids = np.full((len(rows), width), pad, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)

@@ -1,4 +1,4 @@
-"""The one builder: a FlorenzModel *and* its Processor from the `[model]` config section.
+"""The one builder: a FlorenzModel *and* its FlorenzProcessor from the `[model]` config section.
 
 Micro presets: random init, vocabulary from the data's tokenizer (or `model.tokenizer_path`), one tokenizer
 for encoder and decoder. Real presets: weights and tokenizers come from the local checkpoints only
@@ -68,7 +68,7 @@ def build_model(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "
 def build(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "cpu"):
     """(model, processor) for every preset. `tokenizer` is the data's tokenizer: micro presets use it (unless
     `model.tokenizer_path` is set); real presets ignore it and read theirs from the checkpoint directories."""
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
 
     preset, cfg = get_preset(cfg.preset), checkpoint_paths(cfg)
     if not preset.micro:
@@ -86,4 +86,4 @@ def build(cfg: ModelConfig, tokenizer=None, device: str | torch.device = "cpu"):
         raise FlorenzError(f"micro preset {preset.name!r} needs a tokenizer (the data's tokenizer.json or "
                            "model.tokenizer_path)")
     model = build_from_config(model_config(cfg, tokenizer), device)
-    return model, Processor(tokenizer, tokenizer, int(model.config.image_size))
+    return model, FlorenzProcessor.for_tokenizers(tokenizer, tokenizer, int(model.config.image_size))

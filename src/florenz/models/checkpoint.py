@@ -1,7 +1,9 @@
 """Model directories: transformers' own layout, so `from_pretrained` and the Auto classes read them.
 
 `save_model` writes `config.json` (FlorenzConfig) + `generation_config.json` + `model.safetensors` (via
-`save_pretrained`; the tied LM head is stored once) + the tokenizers and `florenz_processor.json`.
+`save_pretrained`; the tied LM head is stored once) + the FlorenzProcessor (`processor_config.json` with the
+image processor, the decoder tokenizer's files, `encoder_tokenizer/`), so `AutoModel...` and `AutoProcessor`
+load it. Directories from before the ProcessorMixin (tokenizer files + `florenz_processor.json`) still load.
 `load_model` reads such a directory, or an old one (`florenz.json` + `model.safetensors`, before issue 16) which
 `florenz models convert OLD NEW` rewrites in the new layout. Missing, unexpected or shape-mismatched tensors
 are an error that names them.
@@ -15,12 +17,13 @@ import torch
 from safetensors.torch import load_file
 
 from florenz.errors import FlorenzError
-from florenz.io import read_json, write_json
+from florenz.io import read_json
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 OLD_CONFIG_FILE = "florenz.json"  # the layout before issue 16 (read, converted, never written)
-PROCESSOR_FILE = "florenz_processor.json"
+PROCESSOR_FILE = "florenz_processor.json"  # image size + shared tokenizer flag before the ProcessorMixin (read only)
+PROCESSOR_CONFIG_FILE = "processor_config.json"  # FlorenzProcessor.save_pretrained
 TIED = ("lm_head.weight",)
 
 
@@ -30,29 +33,14 @@ def is_model_dir(directory: Path) -> bool:
         (directory / CONFIG_FILE).is_file() and read_json(directory / CONFIG_FILE).get("model_type") == "florenz")
 
 
-def _save_tokenizer(tok, directory: Path) -> None:
-    from florenz.data.tokenizer import save_tokenizer
-
-    if hasattr(tok, "save_pretrained") and (getattr(tok, "name_or_path", "") or not hasattr(tok, "backend_tokenizer")):
-        tok.save_pretrained(str(directory))
-    else:
-        save_tokenizer(tok, directory)
-
-
 def save_model(model, processor, directory: str | Path) -> Path:
-    """Write the model with `save_pretrained` and the tokenizers (one if encoder and decoder share it)."""
+    """Write the model with `save_pretrained` and the processor with its own `save_pretrained`
+    (processor_config.json + the decoder tokenizer at the top + encoder_tokenizer/)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(directory))
-    shared = processor is None or processor.encoder_tokenizer is processor.decoder_tokenizer
     if processor is not None:
-        if shared:
-            _save_tokenizer(processor.decoder_tokenizer, directory)
-        else:
-            _save_tokenizer(processor.decoder_tokenizer, directory / "decoder_tokenizer")
-            _save_tokenizer(processor.encoder_tokenizer, directory / "encoder_tokenizer")
-    image_size = processor.image_size if processor else model.config.image_size
-    write_json(directory / PROCESSOR_FILE, {"image_size": image_size, "shared_tokenizer": shared})
+        processor.save_pretrained(str(directory))
     return directory
 
 
@@ -90,32 +78,47 @@ def _config_and_processor_meta(directory: Path):
     raise FlorenzError(f"no florenz model in {directory} (expected {CONFIG_FILE} or {OLD_CONFIG_FILE})")
 
 
-def load_model(directory: str | Path, device: str | torch.device | None = None):
-    """(model, processor) from a directory written by save_model (or an old-layout one)."""
-    from florenz.data.tokenizer import load_tokenizer
-    from florenz.models.instantiate import build_empty
-    from florenz.models.processor import Processor
+def load_processor(directory: str | Path):
+    """The FlorenzProcessor of a model directory: `from_pretrained` when it has processor_config.json, else
+    rebuilt from an older layout (tokenizer.json, or decoder_tokenizer/ + encoder_tokenizer/, and the image
+    size in florenz_processor.json or florenz.json)."""
+    from florenz.models.processor import FlorenzProcessor
 
     directory = Path(directory)
-    config, proc = _config_and_processor_meta(directory)
+    if (directory / PROCESSOR_CONFIG_FILE).is_file():
+        return FlorenzProcessor.from_pretrained(str(directory), local_files_only=True)
+    from florenz.data.tokenizer import load_tokenizer
+
+    config, meta = _config_and_processor_meta(directory)
+    if meta.get("shared_tokenizer", True):
+        dec = enc = load_tokenizer(directory)
+    else:
+        dec, enc = load_tokenizer(directory / "decoder_tokenizer"), load_tokenizer(directory / "encoder_tokenizer")
+    return FlorenzProcessor.for_tokenizers(enc, dec, int(meta.get("image_size", config.image_size)))
+
+
+def load_model(directory: str | Path, device: str | torch.device | None = None):
+    """(model, processor) from a directory written by save_model (or an older-layout one)."""
+    from florenz.models.instantiate import build_empty
+
+    directory = Path(directory)
+    config, _ = _config_and_processor_meta(directory)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FlorenzError(f"model weights not found: {weights}")
     model = build_empty(config)
     load_state(model, load_file(str(weights)), str(weights), assign=True)
-    model = model.to(device or "cpu").eval()
-    if proc.get("shared_tokenizer", True):
-        dec = enc = load_tokenizer(directory)
-    else:
-        dec, enc = load_tokenizer(directory / "decoder_tokenizer"), load_tokenizer(directory / "encoder_tokenizer")
-    return model, Processor(enc, dec, int(proc.get("image_size", config.image_size)))
+    return model.to(device or "cpu").eval(), load_processor(directory)
 
 
 def convert(old: str | Path, new: str | Path) -> Path:
-    """Rewrite an old-layout model directory (florenz.json) in the new one; `old` is left as it is."""
+    """Rewrite an old-layout model directory (florenz.json, or config.json without a processor_config.json) in
+    the new one (model and processor with their
+    `save_pretrained`); `old` is left as it is."""
     old, new = Path(old), Path(new)
-    if not (old / OLD_CONFIG_FILE).is_file():
-        raise FlorenzError(f"{old} is not an old-layout florenz model (no {OLD_CONFIG_FILE})")
+    if not is_model_dir(old) or (old / PROCESSOR_CONFIG_FILE).is_file():
+        raise FlorenzError(f"{old} is not an old-layout florenz model (no {OLD_CONFIG_FILE}, or config.json "
+                           f"without {PROCESSOR_CONFIG_FILE})")
     if new.exists() and any(new.iterdir()):
         raise FlorenzError(f"convert: {new} exists and is not empty")
     model, processor = load_model(old)

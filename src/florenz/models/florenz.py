@@ -67,6 +67,23 @@ class FlorenzConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
     @property
+    def _attn_implementation(self):
+        return self._attn_implementation_internal
+
+    @_attn_implementation.setter
+    def _attn_implementation(self, value) -> None:
+        """transformers' setter (what `attn_implementation=` in `from_pretrained` / the config calls), which
+        also records that it was asked for: transformers fills in its own default at model init without the
+        setter, and only an asked-for kernel goes to the parts (the Gemma decoder keeps eager otherwise)."""
+        PreTrainedConfig._attn_implementation.fset(self, value)
+        object.__setattr__(self, "_attn_requested", value)
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        out.pop("_attn_requested", None)
+        return out
+
+    @property
     def vocab_size(self) -> int:
         return self.decoder_vocab_size
 
@@ -172,6 +189,23 @@ class FlorenzModel(PreTrainedModel, GenerationMixin):
         self.lm_head = nn.Linear(hidden, cfg.decoder_vocab_size, bias=False)
         self.lm_head.weight = self.decoder.embed_tokens.weight  # tied, as in Florence-2 and Gemma-2
         self.post_init()
+        if getattr(cfg, "_attn_requested", None):  # from_pretrained(..., attn_implementation=...) reaches the parts
+            self.set_attn_implementation(cfg._attn_requested)
+        else:
+            from florenz.models.runtime import keep_softcap
+
+            keep_softcap(self)
+
+    def set_attn_implementation(self, attn_implementation: str, allow_all_kernels: bool = False) -> None:
+        """One kernel for the vision tower, the encoder and the decoder (runtime.py; a soft-capped Gemma-2
+        decoder refuses sdpa with a FlorenzError). Our parts are not sub-configs transformers walks."""
+        from florenz.models.runtime import set_attn_implementation
+
+        if not isinstance(attn_implementation, str):
+            raise FlorenzError(f"attn_implementation must be one name for every part, got {attn_implementation!r}")
+        set_attn_implementation(self, attn_implementation)
+        if attn_implementation != "auto":
+            self.config._attn_implementation_internal = attn_implementation  # noqa: SLF001
 
     def _init_weights(self, module: nn.Module) -> None:
         """The sub-models (vision tower, encoder, decoder) initialise with their own `_init_weights`; of ours,
@@ -285,12 +319,15 @@ FlorenzForConditionalGeneration = FlorenzModel  # the transformers-style name of
 
 
 def register_auto_classes() -> None:
-    """AutoConfig / AutoModelForImageTextToText / AutoModelForSeq2SeqLM learn model_type "florenz", so
+    """AutoConfig / AutoModelForImageTextToText / AutoModelForSeq2SeqLM / AutoProcessor learn model_type "florenz", so
     `from_pretrained` loads a florenz directory without `trust_remote_code`. Runs when this module is imported;
     `import florenz` imports it as soon as transformers is imported (florenz/__init__.py)."""
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoModelForSeq2SeqLM
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoModelForSeq2SeqLM, AutoProcessor
+
+    from florenz.models.processor import FlorenzProcessor
 
     AutoConfig.register("florenz", FlorenzConfig, exist_ok=True)
+    AutoProcessor.register(FlorenzConfig, FlorenzProcessor, exist_ok=True)
     AutoModelForImageTextToText.register(FlorenzConfig, FlorenzModel, exist_ok=True)
     AutoModelForSeq2SeqLM.register(FlorenzConfig, FlorenzModel, exist_ok=True)
 

@@ -177,7 +177,7 @@ def _text_config(florence: CheckpointDir) -> dict:
 
 def load_pretrained(cfg: ModelConfig, device: str | torch.device = "cpu"):
     """(model, processor) for a real preset from `cfg.florence_path` (+ `cfg.gemma_path`)."""
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
 
     preset = get_preset(cfg.preset)
     if preset.decoder_kind == "gemma" and not cfg.gemma_path:
@@ -216,7 +216,7 @@ def load_pretrained(cfg: ModelConfig, device: str | torch.device = "cpu"):
                assign=True)
     if gemma is not None:
         _init_new_blocks(model)
-    return model.to(device), Processor(enc_tok, dec_tok, int(model.config.image_size))
+    return model.to(device), FlorenzProcessor.for_tokenizers(enc_tok, dec_tok, int(model.config.image_size))
 
 
 def _florenz_state(florence: CheckpointDir, gemma: CheckpointDir | None, enc_tok, dec_tok) -> dict:

@@ -1,8 +1,14 @@
-"""Images and prompts -> model tensors, and generated ids -> text.
+"""Images and prompts -> model tensors, and generated ids -> text: a transformers `ProcessorMixin`.
 
-Images: resize to s x s (bicubic), ImageNet mean/std (s = 224 pre-training, 768 fine-tuning, 64 micro).
-Encoder input: [bos] + prompt + [eos] with the paper's prompt strings (florenz.prompts). Decoder:
-decoder_input_ids = [bos] + target, labels = target + [eos] (padding labels = -100).
+It holds transformers' own image processor (`CLIPImageProcessorPil`, the class Florence-2's processor uses,
+configured to the model's size: 768 / 224 real, 64 micro; bicubic, ImageNet mean/std), the decoder tokenizer
+(`tokenizer`, saved at the top of the directory, so it is also what `AutoTokenizer` loads and what decodes
+generated ids) and the encoder tokenizer (`encoder_tokenizer`, saved in `encoder_tokenizer/`); for the micro
+world both are the data's tokenizer. The paper's prompts and decoder prefixes come from florenz.prompts.
+`save_pretrained` / `from_pretrained` (and `AutoProcessor`, registered in florenz.py) round-trip a directory.
+
+Encoder input: [bos] + prompt + [eos]. Decoder: decoder_input_ids = [bos] + target, labels = target + [eos]
+(padding labels = -100).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from transformers import BatchFeature, CLIPImageProcessorPil
+from transformers.processing_utils import ProcessorMixin
 
 from florenz.data.shards import Sample
 from florenz.errors import FlorenzError
@@ -20,16 +28,37 @@ from florenz.prompts import strip_prefix as _strip_prefix
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+BICUBIC = 3  # PIL.Image.BICUBIC
 
 
-class Processor:
-    def __init__(self, encoder_tokenizer, decoder_tokenizer, image_size: int) -> None:
-        if image_size <= 0:
-            raise FlorenzError(f"image_size must be positive, got {image_size}")
-        self.encoder_tokenizer, self.decoder_tokenizer = encoder_tokenizer, decoder_tokenizer
-        self.image_size = image_size
-        self._mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+def image_processor_for(image_size: int) -> CLIPImageProcessorPil:
+    """Resize to s x s (bicubic, no crop), rescale 1/255, ImageNet normalisation: Florence-2's preprocessing."""
+    if image_size <= 0:
+        raise FlorenzError(f"image_size must be positive, got {image_size}")
+    square = {"height": image_size, "width": image_size}
+    return CLIPImageProcessorPil(size=square, crop_size=square, do_center_crop=False, resample=BICUBIC,
+                                 image_mean=list(IMAGENET_MEAN), image_std=list(IMAGENET_STD), do_convert_rgb=True)
+
+
+class FlorenzProcessor(ProcessorMixin):
+    def __init__(self, image_processor=None, tokenizer=None, encoder_tokenizer=None, **kwargs) -> None:
+        super().__init__(image_processor, tokenizer, encoder_tokenizer, **kwargs)
+        size = self.image_processor.size
+        if size.get("height") != size.get("width") or not size.get("height"):
+            raise FlorenzError(f"the image processor must resize to a square, got size {dict(size)}")
+
+    @classmethod
+    def for_tokenizers(cls, encoder_tokenizer, decoder_tokenizer, image_size: int) -> FlorenzProcessor:
+        """The processor of a model built from these tokenizers (one object twice for the micro world)."""
+        return cls(image_processor_for(image_size), decoder_tokenizer, encoder_tokenizer)
+
+    @property
+    def decoder_tokenizer(self):
+        return self.tokenizer
+
+    @property
+    def image_size(self) -> int:
+        return int(self.image_processor.size["height"])
 
     # -- images ---------------------------------------------------------------------------------------------
 
@@ -41,33 +70,30 @@ class Processor:
         return Image.new("RGB", (self.image_size, self.image_size))
 
     def pixel_values(self, images: Sequence) -> torch.Tensor:
-        """PIL images -> (N, 3, s, s) float tensor, bicubic resize, ImageNet normalisation. A uint8 array
-        [N, s, s, 3] at the model's size takes one vectorised pass with the same float ops (same bits)."""
-        from PIL import Image
-
-        if isinstance(images, np.ndarray) and images.shape[1:] == (self.image_size, self.image_size, 3):
-            x = torch.from_numpy(images).float().div_(255.0)  # elementwise in NHWC memory order, then NCHW
-            x = x.sub_(self._mean.view(1, 1, 1, 3)).div_(self._std.view(1, 1, 1, 3))
+        """Images -> (N, 3, s, s) float tensor through the image processor. A uint8 array [N, s, s, 3] at the
+        model's size (the stream workers' batches) takes one vectorised pass with the same float ops, which
+        gives the same bits (a test compares them) at a fraction of the per-image cost."""
+        s, ip = self.image_size, self.image_processor
+        if isinstance(images, np.ndarray) and images.shape[1:] == (s, s, 3) and _plain(ip):
+            mean, std = torch.tensor(ip.image_mean), torch.tensor(ip.image_std)
+            x = torch.from_numpy(images.astype(np.float32)).div_(255.0)  # a copy (the array may be read-only)
+            x = x.sub_(mean.view(1, 1, 1, 3)).div_(std.view(1, 1, 1, 3))
             return x.permute(0, 3, 1, 2).contiguous()
-
-        out = []
-        for img in images:
-            img = img.convert("RGB")
-            if img.size != (self.image_size, self.image_size):
-                img = img.resize((self.image_size, self.image_size), Image.BICUBIC)
-            x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
-            out.append((x - self._mean) / self._std)
-        return torch.stack(out) if out else torch.empty(0, 3, self.image_size, self.image_size)
+        if len(images) == 0:
+            return torch.empty(0, 3, s, s)
+        return ip(list(images), return_tensors="pt")["pixel_values"]
 
     # -- text -----------------------------------------------------------------------------------------------
 
     def _ids(self, tok, text: str) -> list[int]:
         return tok(text, add_special_tokens=False)["input_ids"]
 
-    def encoder_ids(self, sample: Sample, max_tokens: int) -> list[int]:
+    def _encoder_row(self, prompt: str, max_tokens: int) -> list[int]:
         tok = self.encoder_tokenizer
-        body = self._ids(tok, encoder_prompt(sample.task, sample.lang, sample.style, sample.src))
-        return [tok.bos_token_id, *body[: max(max_tokens - 2, 0)], tok.eos_token_id]
+        return [tok.bos_token_id, *self._ids(tok, prompt)[: max(max_tokens - 2, 0)], tok.eos_token_id]
+
+    def encoder_ids(self, sample: Sample, max_tokens: int) -> list[int]:
+        return self._encoder_row(encoder_prompt(sample.task, sample.lang, sample.style, sample.src), max_tokens)
 
     def prefix_ids(self, lang: str) -> list[int]:
         """The language's decoder prefix as decoder tokens (forced after BOS in 'with prefix' generation)."""
@@ -77,6 +103,20 @@ class Processor:
         """Encoder prompt tensors: input_ids + attention_mask, right-padded."""
         rows = [self.encoder_ids(s, max_source_tokens) for s in samples]
         return dict(zip(("input_ids", "attention_mask"), _pad(rows, self.encoder_tokenizer.pad_token_id), strict=True))
+
+    def __call__(self, images=None, text: str | Sequence[str] | None = None, max_source_tokens: int = 256,
+                 **kwargs) -> BatchFeature:
+        """transformers' processor call: `pixel_values` for `images`, encoder `input_ids` / `attention_mask`
+        for prompt strings `text` (wrapped in [bos] ... [eos]); paper prompts from samples: `prompts`."""
+        out = {}
+        if images is not None:
+            out["pixel_values"] = self.pixel_values(images if isinstance(images, (list, tuple, np.ndarray))
+                                                    else [images])
+        if text is not None:
+            rows = [self._encoder_row(t, max_source_tokens) for t in ([text] if isinstance(text, str) else text)]
+            out.update(zip(("input_ids", "attention_mask"), _pad(rows, self.encoder_tokenizer.pad_token_id),
+                           strict=True))
+        return BatchFeature(out)
 
     def collate(self, images: Sequence, samples: Sequence[Sample], max_source_tokens: int = 256,
                 max_target_tokens: int = 128) -> dict[str, torch.Tensor]:
@@ -104,6 +144,11 @@ class Processor:
             if strip_prefix:
                 text = _strip_prefix(text, lang)
         return text
+
+
+def _plain(ip) -> bool:
+    """The image processor only rescales by 1/255 and normalises (what the vectorised path computes)."""
+    return bool(ip.do_rescale and ip.rescale_factor == 1 / 255 and ip.do_normalize)
 
 
 def _pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,7 +6,8 @@ decoder): `config._attn_implementation` is read by every attention layer at call
 our Gemma cross layers included) recompute its activations in the backward pass. Neither changes a weight.
 
 Gemma-2 soft-caps its attention logits (`attn_logit_softcapping`, 50); `sdpa` silently drops the cap, so a
-soft-capped decoder refuses it. `auto` keeps transformers' choice (sdpa for vision and BART, eager for Gemma-2).
+soft-capped decoder refuses it. `auto` keeps transformers' choice (sdpa for vision and BART; Gemma-2 gets eager
+from transformers 5.24, sdpa before, so `keep_softcap` makes a soft-capped decoder eager in every release).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from florenz.errors import FlorenzError
-from florenz.models.config import ATTN_IMPLEMENTATIONS, softcap_conflict
+from florenz.models.config import ATTN_IMPLEMENTATIONS, SOFTCAP_IMPLEMENTATIONS, softcap_conflict
 
 
 def attention_parts(model: nn.Module) -> dict[str, object]:
@@ -33,6 +34,13 @@ def set_attn_implementation(model: nn.Module, impl: str) -> None:
         raise FlorenzError(problem)
     for config in attention_parts(model).values():
         config._attn_implementation = impl  # noqa: SLF001  (transformers' switch, read at call time)
+
+
+def keep_softcap(model: nn.Module) -> None:
+    """A soft-capped decoder on a kernel that drops the cap (transformers' default before 5.24) goes eager."""
+    config = model.decoder_config
+    if getattr(config, "attn_logit_softcapping", None) and config._attn_implementation not in SOFTCAP_IMPLEMENTATIONS:
+        config._attn_implementation = "eager"  # noqa: SLF001
 
 
 def enable_activation_checkpointing(model: nn.Module) -> None:

@@ -2,7 +2,7 @@
 
 Both policies run the same chain (data/stream.py `slot_items`): per (rank, worker) slot, shards in a per-epoch
 order, a shuffle buffer, per image one annotation toward the target class mix (`sampler.target_distribution`),
-then `Processor.collate`'s layout. `data.loader` picks where the records are: `stream` reads the tar shards in
+then `FlorenzProcessor.collate`'s layout. `data.loader` picks where the records are: `stream` reads the tar shards in
 `DataLoader` workers (`ShardRecords`; memory flat in the data size), `memory` holds the decoded images and the
 tokenised tables (`train/vl.py` `MemoryRecords`; the micro world's speed, frozen-vision features computed once,
 exact resume). Streamed, each (rank, worker) is a slot reading its own shards; their resume states are gathered
@@ -166,19 +166,18 @@ def model_batch(processor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 def pixel_values(processor, images) -> torch.Tensor:
-    """uint8 [B, H, W, 3] at the model's size: the processor's normalisation, vectorised (same float ops, in place,
-    NHWC then NCHW); other sizes or PIL images go through `processor.pixel_values` (resize included)."""
+    """uint8 [B, H, W, 3] at the model's size: the image processor's normalisation, vectorised (same float ops, in
+    place, NHWC then NCHW); other sizes or PIL images go through `processor.pixel_values` (resize included)."""
     if isinstance(images, np.ndarray):
         size = processor.image_size
         if images.shape[1:3] != (size, size):
             from PIL import Image
 
             return processor.pixel_values([Image.fromarray(x) for x in images])
-        from florenz.models.processor import IMAGENET_MEAN, IMAGENET_STD
-
+        ip = processor.image_processor
         out = _float_buffer((len(images), 3, size, size))
         out.copy_(torch.from_numpy(images).permute(0, 3, 1, 2))  # uint8 -> float, straight into NCHW
-        mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        mean, std = torch.tensor(ip.image_mean).view(1, 3, 1, 1), torch.tensor(ip.image_std).view(1, 3, 1, 1)
         return out.div_(255.0).sub_(mean).div_(std)
     return processor.pixel_values(images)
 

@@ -5,7 +5,7 @@ prompts and decoder targets tokenised into padded id tables - so a batch is a fe
 The records are then drawn exactly as the stream draws them from shards (data/stream.py `slot_items`: per-epoch
 shard order, shuffle buffer, per-image annotation choice), in the training process, all records one slot, with an
 exact state (bit-for-bit resume). The tables are cached on disk (`train/cache.py`) so the runs of a
-sweep share one preparation. Prompts and targets follow `Processor.collate` exactly (a test compares them); with
+sweep share one preparation. Prompts and targets follow `FlorenzProcessor.collate` exactly (a test compares them); with
 a frozen vision tower the batches carry visual tokens computed once per image instead of pixels.
 """
 
@@ -89,7 +89,7 @@ class MemoryRecords:
         return [self.classes[c] for c in self.t["row_class"][rows].tolist()]
 
     def collate(self, spec: StreamSpec | None, rows: np.ndarray) -> dict[str, torch.Tensor]:
-        """The batch of table rows `rows` (what `Processor.collate` gives for their samples)."""
+        """The batch of table rows `rows` (what `FlorenzProcessor.collate` gives for their samples)."""
         t = self.t
         input_ids, attention_mask = take_padded(t["src_ids"], t["src_len"], rows)
         dec_ids, dec_mask = take_padded(t["dec_ids"], t["dec_len"], rows)
