@@ -188,11 +188,11 @@ def test_references_score_full_marks_through_the_evaluation_path(world):
     from florenz.evaluate.metrics.attributes import attribute_accuracy as score
     from florenz.evaluate.metrics.attributes import world_fidelity
     from florenz.evaluate.runner import heldout_samples
-    from florenz.models.processor import Processor
+    from florenz.models.processor import FlorenzProcessor
     from florenz.prompts import decoder_target
 
     tok = load_tokenizer(world)
-    proc = Processor(tok, tok, 64)
+    proc = FlorenzProcessor.for_tokenizers(tok, tok, 64)
     samples, _ = heldout_samples(world, 0)
     for lang in LANGS:
         caps = [s for s in samples if s.task == "caption" and s.lang == lang]
