@@ -136,7 +136,8 @@ class ChinchillaFit:
 
 def _predict(params: np.ndarray, p, s) -> np.ndarray:
     e_, a_, b_, al, be = params
-    return e_ + a_ / np.asarray(p, float) ** al + b_ / np.asarray(s, float) ** be
+    with np.errstate(over="ignore"):  # P**alpha -> inf for a huge exponent: that term is 0, as it should be
+        return e_ + a_ / np.asarray(p, float) ** al + b_ / np.asarray(s, float) ** be
 
 
 def _to_params(theta: np.ndarray) -> np.ndarray:

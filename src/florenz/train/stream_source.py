@@ -176,6 +176,8 @@ def pixel_values(processor, images) -> torch.Tensor:
             return processor.pixel_values([Image.fromarray(x) for x in images])
         ip = processor.image_processor
         out = _float_buffer((len(images), 3, size, size))
+        if not images.flags.writeable:  # e.g. memory-mapped tables: torch refuses to wrap read-only memory silently
+            images = images.copy()
         out.copy_(torch.from_numpy(images).permute(0, 3, 1, 2))  # uint8 -> float, straight into NCHW
         mean, std = torch.tensor(ip.image_mean).view(1, 3, 1, 1), torch.tensor(ip.image_std).view(1, 3, 1, 1)
         return out.div_(255.0).sub_(mean).div_(std)
