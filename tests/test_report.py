@@ -158,3 +158,26 @@ def test_seed_too_small_to_judge_alone_counts_by_its_effect():
                        lambda d: float(d[d["T"] == 6]["uc_attribute_accuracy_prefix"].mean()
                                        - d[d["T"] == 1]["uc_attribute_accuracy_prefix"].mean()))
     assert bad.verdict.startswith("not supported")
+
+
+def test_two_pairs_per_seed_are_judged_by_their_effect_not_a_one_dof_test():
+    """A seed with 2 pairs (2 sizes x T = 1, 6, as in the demo) is too small for a paired t-test (1 degree of
+    freedom): it is "not testable" alone and counts by the sign of its gap; the pooled test still decides."""
+    from florenz.report.claims import across_seeds, grows_with_t_claim
+
+    gaps = {0: (9.0, 2.0), 1: (5.0, 1.0), 2: (12.0, 3.0)}  # per seed, per size: T = 6 minus T = 1
+    rows = [{"seed": sd, "preset": f"p{k}", "S": 1e4, "C": 1e9, "T": t,
+             "uc_attribute_accuracy_prefix": 1.0 + (g if t == 6 else 0.0)}
+            for sd, gs in gaps.items() for k, g in enumerate(gs) for t in (1, 6)]
+    d = pd.DataFrame(rows)
+
+    def effect(x):
+        return float(x[x["T"] == 6]["uc_attribute_accuracy_prefix"].mean()
+                     - x[x["T"] == 1]["uc_attribute_accuracy_prefix"].mean())
+
+    assert grows_with_t_claim(d[d["seed"] == 0]).verdict.startswith("not testable")
+    good = across_seeds(d, grows_with_t_claim, effect)
+    assert good.verdict == "supported" and good.numbers["n_pairs"] == 6
+    assert good.numbers["per_seed_effect"] == {0: 5.5, 1: 3.0, 2: 7.5}
+    d.loc[(d["seed"] == 1) & (d["T"] == 6), "uc_attribute_accuracy_prefix"] = 0.0  # seed 1: T = 6 below T = 1
+    assert across_seeds(d, grows_with_t_claim, effect).verdict.startswith("not supported")

@@ -19,6 +19,7 @@ from florenz.scaling.table import GROUPS
 
 SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
 MIN_RUNS = 3
+MIN_PAIRS = 3  # a paired t-test on 2 pairs has 1 degree of freedom: too weak to count against a claim
 
 
 @dataclass
@@ -131,7 +132,10 @@ def grows_with_t_claim(runs: pd.DataFrame, metric: str = "uc_attribute_accuracy_
     keys = [k for k in ("preset", "S", "seed") if k in d]
     pairs = [(g.loc[g["T"].idxmax(), metric], g.loc[g["T"].idxmin(), metric])
              for _, g in d.groupby(keys) if g["T"].nunique() > 1] if keys else []
-    if len(pairs) >= 2:
+    if 0 < len(pairs) < MIN_PAIRS:  # e.g. one seed's runs alone: across_seeds judges it by its effect
+        return Claim(claim_id, stmt, _untestable(f"{len(pairs)} pairs of runs equal but for T (a paired test needs "
+                                                 f"{MIN_PAIRS})"), "")
+    if pairs:
         hi, lo = np.array(pairs, dtype=float).T
         t = paired_test(hi, lo)
         p = t["p"]
