@@ -84,7 +84,14 @@ def _load(state: dict, payload: dict[str, Any]) -> None:
     import torch.distributed.checkpoint as dcp
 
     try:
-        dcp.load(state, checkpoint_id=str(Path(payload["path"]) / DCP_DIR))
+        import warnings
+
+        import torch.distributed as dist
+
+        one_process = not (dist.is_available() and dist.is_initialized())  # e.g. `florenz export`, eval
+        with warnings.catch_warnings():  # torch warns on every single-process load, even when asked for one
+            warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+            dcp.load(state, checkpoint_id=str(Path(payload["path"]) / DCP_DIR), no_dist=one_process)
     except Exception as e:  # missing shard files, a foreign layout
         raise FlorenzError(f"unreadable sharded checkpoint {payload['path']}: {type(e).__name__}: "
                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
