@@ -33,8 +33,10 @@ WORDS = ["a", "red", "blue", "green", "small", "large", "cube", "ball", "sits", 
 
 
 def write_synthetic(out: Path, records: int, shard_size: int, image_size: int = 224, seed: int = 0,
-                    classes=CLASSES) -> Path:
-    """`records` images with 3-5 annotations each as train shards + stats.json (a dataset directory)."""
+                    classes=CLASSES, sizes: tuple[int, int] | None = None) -> Path:
+    """`records` images with 3-5 annotations each (at most one per class) as train shards + stats.json (a dataset
+    directory). `sizes=(lo, hi)`: photos of mixed sizes instead, each side drawn from [lo, hi) (tests of the
+    per-batch resize)."""
     from PIL import Image
 
     from florenz.data.shards import Record, ShardWriter, write_stats
@@ -44,12 +46,13 @@ def write_synthetic(out: Path, records: int, shard_size: int, image_size: int = 
     out.mkdir(parents=True, exist_ok=True)
     with ShardWriter(out, "train", shard_size=shard_size) as w:
         for i in range(records):
+            side = int(rng.integers(*sizes)) if sizes else image_size
             blocks = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
-            img = Image.fromarray(blocks).resize((image_size, image_size), Image.NEAREST)
+            img = Image.fromarray(blocks).resize((side, side + i % 5 if sizes else side), Image.NEAREST)
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=85)
             samples = []
-            for k in rng.choice(len(classes), size=int(rng.integers(3, 6)), replace=False):
+            for k in rng.choice(len(classes), size=min(int(rng.integers(3, 6)), len(classes)), replace=False):
                 task, lang = classes[k]
                 text = " ".join(rng.choice(WORDS, size=int(rng.integers(5, 14))))
                 samples.append({"task": task, "lang": lang, "style": "short", "tgt": text,

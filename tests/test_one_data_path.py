@@ -4,7 +4,6 @@ memory policy keeps its properties (frozen-vision features, resume)."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -68,31 +67,11 @@ def test_frozen_vision_features_follow_the_same_curve(tiny_world, tmp_path):
 
 
 def _real_format_data(out: Path, records: int = 24) -> Path:
-    """JPEG photos of mixed sizes (decoded per batch, resized to the model's 64 px) with 3-5 annotations each."""
-    from PIL import Image
-
-    from florenz.data.shards import Record, ShardWriter, write_stats
+    """JPEG photos of mixed sizes (decoded per batch, resized to the model's 64 px) with 3-4 annotations each."""
+    from tests.test_stream import _bench
 
     classes = [("caption", "en"), ("caption", "de"), ("translation", "de"), ("translation", "fr")]
-    words = ["a", "dog", "runs", "on", "the", "beach", "two", "people", "sit", "near", "red", "house"]
-    rng = np.random.default_rng(0)
-    counts: dict[str, int] = {}
-    with ShardWriter(out, "train", shard_size=8) as w:
-        for i in range(records):
-            side = int(rng.integers(40, 90))
-            img = Image.fromarray(rng.integers(0, 255, (6, 6, 3), dtype=np.uint8)).resize((side, side + i % 5))
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=85)
-            samples = []
-            for k in rng.choice(len(classes), size=int(rng.integers(2, 5)), replace=False):
-                task, lang = classes[k]
-                text = " ".join(rng.choice(words, size=int(rng.integers(3, 8))))
-                samples.append({"task": task, "lang": lang, "style": "short", "tgt": text,
-                                "src": text if task == "translation" else ""})
-                counts[f"{task}/{lang}"] = counts.get(f"{task}/{lang}", 0) + 1
-            w.write(Record(key=f"{i:06d}", image=buf.getvalue(), image_ext="jpg", meta={"id": i, "samples": samples}))
-    write_stats(out, {"train": counts})
-    return out
+    return _bench().write_synthetic(out, records, 8, classes=classes, sizes=(40, 90))
 
 
 def test_real_format_stream_and_memory_train_the_same_curve(real_checkpoints, tmp_path):

@@ -69,18 +69,25 @@ class FlorenzProcessor(ProcessorMixin):
 
         return Image.new("RGB", (self.image_size, self.image_size))
 
-    def pixel_values(self, images: Sequence) -> torch.Tensor:
+    def pixel_values(self, images: Sequence, out: torch.Tensor | None = None) -> torch.Tensor:
         """Images -> (N, 3, s, s) float tensor through the image processor. A uint8 array [N, s, s, 3] at the
-        model's size (the stream workers' batches) takes one vectorised pass with the same float ops, which
-        gives the same bits (a test compares them) at a fraction of the per-image cost."""
+        model's size (training batches) takes one vectorised pass with the same float ops, which gives the same
+        bits (a test compares them) at a fraction of the per-image cost, written into `out` when given (the
+        trainer's own buffer); arrays of other sizes go image by image (resize included)."""
         s, ip = self.image_size, self.image_processor
         if isinstance(images, np.ndarray) and images.shape[1:] == (s, s, 3) and _plain(ip):
-            mean, std = torch.tensor(ip.image_mean), torch.tensor(ip.image_std)
-            x = torch.from_numpy(images.astype(np.float32)).div_(255.0)  # a copy (the array may be read-only)
-            x = x.sub_(mean.view(1, 1, 1, 3)).div_(std.view(1, 1, 1, 3))
-            return x.permute(0, 3, 1, 2).contiguous()
+            if not images.flags.writeable:  # e.g. memory-mapped tables: torch will not wrap read-only memory quietly
+                images = images.copy()
+            x = torch.empty(len(images), 3, s, s) if out is None else out
+            x.copy_(torch.from_numpy(images).permute(0, 3, 1, 2))  # uint8 -> float, straight into NCHW
+            mean, std = torch.tensor(ip.image_mean).view(1, 3, 1, 1), torch.tensor(ip.image_std).view(1, 3, 1, 1)
+            return x.div_(255.0).sub_(mean).div_(std)
         if len(images) == 0:
             return torch.empty(0, 3, s, s)
+        if isinstance(images, np.ndarray):
+            from PIL import Image
+
+            images = [Image.fromarray(x) for x in images]
         return ip(list(images), return_tensors="pt")["pixel_values"]
 
     # -- text -----------------------------------------------------------------------------------------------

@@ -166,21 +166,10 @@ def model_batch(processor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 def pixel_values(processor, images) -> torch.Tensor:
-    """uint8 [B, H, W, 3] at the model's size: the image processor's normalisation, vectorised (same float ops, in
-    place, NHWC then NCHW); other sizes or PIL images go through `processor.pixel_values` (resize included)."""
-    if isinstance(images, np.ndarray):
-        size = processor.image_size
-        if images.shape[1:3] != (size, size):
-            from PIL import Image
-
-            return processor.pixel_values([Image.fromarray(x) for x in images])
-        ip = processor.image_processor
-        out = _float_buffer((len(images), 3, size, size))
-        if not images.flags.writeable:  # e.g. memory-mapped tables: torch refuses to wrap read-only memory silently
-            images = images.copy()
-        out.copy_(torch.from_numpy(images).permute(0, 3, 1, 2))  # uint8 -> float, straight into NCHW
-        mean, std = torch.tensor(ip.image_mean).view(1, 3, 1, 1), torch.tensor(ip.image_std).view(1, 3, 1, 1)
-        return out.div_(255.0).sub_(mean).div_(std)
+    """`processor.pixel_values`, with a uint8 batch at the model's size normalised into `_float_buffer`."""
+    size = processor.image_size
+    if isinstance(images, np.ndarray) and images.shape[1:3] == (size, size):
+        return processor.pixel_values(images, out=_float_buffer((len(images), 3, size, size)))
     return processor.pixel_values(images)
 
 
