@@ -113,6 +113,34 @@ def test_kill_and_resume_is_exact(tiny_world, tmp_path):
     assert [r["loss"] for r in rows] == pytest.approx([r["loss"] for r in ref_rows], abs=1e-6)
 
 
+def test_decoder_lm_replay_mixes_lm_rows_into_vl_steps_and_resumes_exactly(tiny_world, tmp_path):
+    """train.decoder_lm_replay: every VL step also trains on LM rows (not VL samples: S and C unchanged, the rows
+    reported beside C), and a run resumed from a mid-stage checkpoint ends exactly as the uninterrupted one."""
+    import shutil
+
+    plain = train_run(load_config("micro", overrides(tiny_world)), tmp_path / "plain")
+    sets = overrides(tiny_world, **{"train.decoder_lm_replay": 0.5, "train.checkpoint_every": 3,
+                                    "train.keep_checkpoints": 3})
+    ref = train_run(load_config("micro", sets), tmp_path / "ref")
+    assert ref["samples"] == plain["samples"] == 48 and ref["compute"] == pytest.approx(plain["compute"])
+    assert ref["decoder_lm_replay_rows"] == 6 * 4  # 6 VL steps x ceil(8 x 0.5) rows
+    assert 0 < ref["decoder_lm_replay_compute"] < ref["compute"]
+    assert "decoder_lm_replay_rows" not in plain and ref["final_loss"] != pytest.approx(plain["final_loss"])
+    run = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "ref", run)
+    for p in ckpt.list_checkpoints(run):
+        if p.name > "step-00000006":  # back to the middle of the VL stage (2 LM steps + 4 VL steps)
+            shutil.rmtree(p)
+    shutil.rmtree(run / "model")
+    (run / "result.json").unlink()
+    res = train_run(load_config("micro", sets), run, resume=True)
+    assert res["final_loss"] == pytest.approx(ref["final_loss"], abs=1e-6)
+    assert res["decoder_lm_replay_rows"] == ref["decoder_lm_replay_rows"]
+    with pytest.raises(FlorenzError, match="decoder_lm_replay"):
+        train_run(load_config("micro", overrides(tiny_world, **{"train.decoder_lm_replay": 0.5,
+                                                                "train.decoder_lm_samples": 0})), tmp_path / "bad")
+
+
 def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
     ckpt.save_checkpoint(tmp_path, 2, {"x": torch.arange(3)})
 

@@ -58,8 +58,9 @@ def run_config(base: Config, spec: RunSpec) -> Config:
     cfg.train.samples = spec.samples
     cfg.train.seed = spec.seed
     cfg.train.decoder_lm_languages = list(cfg.world.languages[: spec.decoder_languages])
-    if spec.decoder_languages == 0:
+    if spec.decoder_languages == 0:  # no decoder-LM stage, hence no LM text to replay in the VL stage either
         cfg.train.decoder_lm_samples = 0
+        cfg.train.decoder_lm_replay = 0.0
     return cfg
 
 

@@ -34,6 +34,8 @@ class TrainConfig:
     decoder_lm_languages: list[str] = field(default_factory=list)
     decoder_lm_samples: int = 0
     decoder_lm_lr: float = 3e-3
+    # Decoder-LM rows replayed per VL sample in the vision-language stage (train/replay.py); 0 = off.
+    decoder_lm_replay: float = 0.0
     # Directory where a finished decoder-LM stage is stored and reused by identical runs (sweeps); "" = off.
     decoder_lm_cache: str = ""
     # Vision pre-training stage (micro models; train/vision_pretrain.py): Florence-2's part, on other renders of

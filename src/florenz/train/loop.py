@@ -212,6 +212,10 @@ class Loop:
             from florenz.train.vl import with_frozen_vision
 
             source = with_frozen_vision(source, self.model)
+        if stage.replay is not None:
+            from florenz.train.replay import ReplaySource
+
+            source = ReplaySource(source, stage.replay(), t.decoder_lm_replay)
         if resume is not None:
             if resume.get("sharded"):
                 dcp.load_optimizer(self.model, opt, resume)
@@ -222,7 +226,6 @@ class Loop:
                 scaler.load_state_dict(resume["scaler"])
             ckpt.set_rng_state(resume["rng"])
         self.logger.start_stage(stage.name, stage.steps, state.stage_step)
-        n_micro = stage.batch_size // env.world_size // stage.micro_batch_size
         t_log, samples_log, tokens_log = time.perf_counter(), 0, 0
         t_session, wall0 = time.perf_counter(), state.wall_time_s
         for stage_step in range(state.stage_step, stage.steps):
@@ -234,7 +237,7 @@ class Loop:
             n_tok = all_reduce_sum(torch.stack(counts).sum().double(), env).clamp(min=1)
             loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
             for k, (b, n) in enumerate(zip(batches, counts, strict=True)):
-                with _grad_sync(module, k == n_micro - 1), self._autocast():
+                with _grad_sync(module, k == len(batches) - 1), self._autocast():
                     loss = module(b)
                 # token-weighted over the global batch, so the gradient does not depend on how it is split
                 scaled = loss * (n * env.world_size / n_tok).to(loss.dtype)

@@ -37,6 +37,7 @@ class Stage:
     lr: float
     freeze: str  # freezing policy applied at the start of the stage
     source: Callable[[], BatchSource]  # built when the stage runs (the LM text is read only if needed)
+    replay: Callable[[], BatchSource] | None = None  # decoder-LM rows mixed into each step (train/replay.py)
 
     @property
     def steps(self) -> int:
@@ -127,14 +128,22 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
         from florenz.train.vision_pretrain import check_settings
 
         check_settings(t, env.world_size)
-    stages = []
+    stages, replay = [], None
+    if t.decoder_lm_replay > 0 and not (t.decoder_lm_languages and t.decoder_lm_samples > 0):
+        raise FlorenzError("train.decoder_lm_replay replays the decoder-LM stage's text: set "
+                           "train.decoder_lm_languages and train.decoder_lm_samples > 0 too")
     if t.decoder_lm_languages and t.decoder_lm_samples > 0:
         from florenz.languages import check_languages
 
         langs = check_languages(t.decoder_lm_languages, "train.decoder_lm_languages")
+
+        def lm_source(seed: int) -> Callable[[], BatchSource]:
+            return functools.cache(lambda: DecoderLMSource(data_dir, langs, tokenizer, d.max_target_tokens, seed,
+                                                           d.cache_dir))
+
         stages.append(Stage("decoder_lm", t.decoder_lm_samples, t.batch_size, mb, t.decoder_lm_lr, LM_FREEZE,
-                            functools.cache(lambda: DecoderLMSource(data_dir, langs, tokenizer, d.max_target_tokens,
-                                                                    t.seed, d.cache_dir))))
+                            lm_source(t.seed)))
+        replay = lm_source(t.seed + 1) if t.decoder_lm_replay > 0 else None  # its own draw order
 
     def vl_records():  # one data path; data.loader says where the records are (train/stream_source.py)
         if d.loader == "stream":
@@ -144,7 +153,7 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
         return MemoryRecords.cached(data_dir, processor, d)
 
     vl = functools.cache(lambda: StreamSource(vl_records(), d, t.seed, mb, env.rank, env.world_size))
-    stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze, vl))
+    stages.append(Stage("vl", t.samples, t.batch_size, mb, t.lr, cfg.model.freeze, vl, replay))
     return stages
 
 
@@ -231,6 +240,13 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
         apply_freezing(model, vl.freeze)
         result.update(decoder_lm_flops_per_sample=F_lm,
                       decoder_lm_compute=training_compute(lm.seen_samples, F_lm, P_lm, Pt_lm))
+        if vl.replay is not None:  # replayed LM rows are not VL samples: beside C, like the LM stage's compute
+            from florenz.train.replay import lm_rows
+
+            rows = vl.steps * lm_rows(vl.batch_size, cfg.train.decoder_lm_replay, env.world_size)
+            Pt_vl_lm = count_parameters(model)[1]  # what the LM rows train: the VL stage's trainable share
+            result.update(decoder_lm_replay_rows=rows,
+                          decoder_lm_replay_compute=training_compute(rows, F_lm, P_lm, Pt_vl_lm))
     if mode == "fsdp":
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
