@@ -144,6 +144,24 @@ def test_grounded_claim_needs_every_seed():
     assert none.verdict == "not supported"
 
 
+def test_uc_grounding_is_judged_at_the_highest_t():
+    """The low-T arm of the T contrast writes no UC captions (accuracy ~0 with or without the image): its runs are
+    left out of the UC grounding claim, which they would otherwise drown, while SC grounding keeps every run."""
+    from florenz.report.claims import across_seeds, grounded_claim
+
+    main = _seeded_runs({0: 6.0, 1: 6.0, 2: 6.0})
+    low = main.assign(T=1, uc_attribute_accuracy_prefix=0.0, uc_attribute_accuracy_prefix_shuffled=0.0)
+    both = pd.concat([main, low], ignore_index=True)
+    uc = across_seeds(both, grounded_claim)
+    assert uc.verdict == "supported" and uc.numbers["n"] == len(main) and "highest T" in uc.statement
+    assert uc.numbers["accuracy_mean"] == pytest.approx(main["uc_attribute_accuracy_prefix"].mean())
+    flat = both.assign(T=6)  # one T in the table: every run counts
+    assert across_seeds(flat, grounded_claim).numbers["n"] == len(both)
+    sc = both.assign(sc_attribute_accuracy_prefix=both["uc_attribute_accuracy_prefix"] + 1,
+                     sc_attribute_accuracy_prefix_shuffled=both["uc_attribute_accuracy_prefix_shuffled"])
+    assert grounded_claim(sc, "sc").numbers["n"] == len(both)
+
+
 def test_seed_too_small_to_judge_alone_counts_by_its_effect():
     from florenz.report.claims import across_seeds, grows_with_t_claim
 

@@ -126,6 +126,12 @@ def test_decoder_lm_replay_mixes_lm_rows_into_vl_steps_and_resumes_exactly(tiny_
     assert ref["decoder_lm_replay_rows"] == 6 * 4  # 6 VL steps x ceil(8 x 0.5) rows
     assert 0 < ref["decoder_lm_replay_compute"] < ref["compute"]
     assert "decoder_lm_replay_rows" not in plain and ref["final_loss"] != pytest.approx(plain["final_loss"])
+    rows = [json.loads(x) for x in (tmp_path / "ref" / "log.jsonl").read_text().splitlines()]
+    vl_rows = [r for r in rows if r.get("stage") == "vl"]
+    assert len(vl_rows) == 6 and all(math.isfinite(r["replay_loss"]) for r in vl_rows)  # logged apart from the VL loss
+    assert vl_rows[-1]["loss"] == ref["final_loss"] and vl_rows[-1]["replay_loss"] != ref["final_loss"]
+    assert not any("replay_loss" in r for r in rows if r.get("stage") == "decoder_lm")
+    assert not any("replay_loss" in json.loads(x) for x in (tmp_path / "plain" / "log.jsonl").read_text().splitlines())
     run = tmp_path / "resumed"
     shutil.copytree(tmp_path / "ref", run)
     for p in ckpt.list_checkpoints(run):

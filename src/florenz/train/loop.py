@@ -40,7 +40,7 @@ from florenz.train.distributed import (
 )
 from florenz.train.logging import RunLogger
 from florenz.train.schedule import CosineSchedule, set_lr
-from florenz.train.step import TrainStep
+from florenz.train.step import TrainStep, is_vl_batch
 
 
 @dataclass
@@ -235,15 +235,19 @@ class Loop:
                                                                         env.rank, env.world_size)]
             counts = [(b["labels"] != -100).sum() for b in batches]
             n_tok = all_reduce_sum(torch.stack(counts).sum().double(), env).clamp(min=1)
-            loss_sum = torch.zeros((), dtype=torch.float64, device=env.device)
+            # the stage's own loss, and apart from it that of decoder-LM rows replayed in a VL step (train/replay.py)
+            replayed = [stage.name == "vl" and not is_vl_batch(b) for b in batches]
+            sums = torch.zeros(4, dtype=torch.float64, device=env.device)  # loss x tokens, tokens: own, replayed
             for k, (b, n) in enumerate(zip(batches, counts, strict=True)):
                 with _grad_sync(module, k == len(batches) - 1), self._autocast():
                     loss = module(b)
                 # token-weighted over the global batch, so the gradient does not depend on how it is split
                 scaled = loss * (n * env.world_size / n_tok).to(loss.dtype)
                 (scaler.scale(scaled) if scaler else scaled).backward()
-                loss_sum += loss.detach().double() * n
-            step_loss = float(all_reduce_sum(loss_sum, env) / n_tok)
+                sums[2 * replayed[k]:2 * replayed[k] + 2] += torch.stack([loss.detach().double() * n, n.double()])
+            sums = all_reduce_sum(sums, env)
+            step_loss = float(sums[0] / sums[1].clamp(min=1))
+            replay_loss = float(sums[2] / sums[3]) if any(replayed) else None
             if not math.isfinite(step_loss):
                 last = ckpt.latest_checkpoint(self.out_dir)
                 raise FlorenzError(f"loss is {step_loss} at step {state.step + 1} (stage {stage.name} step "
@@ -272,7 +276,8 @@ class Loop:
                 self.logger.log({"step": state.step, "stage": stage.name, "stage_step": state.stage_step,
                                  "samples": state.stage_step * stage.batch_size, "loss": step_loss, "lr": lr,
                                  "grad_norm": float(gnorm), "samples_per_s": samples_log / dt,
-                                 "tokens_per_s": tokens_log / dt, "time_s": round(state.wall_time_s, 3)})
+                                 "tokens_per_s": tokens_log / dt, "time_s": round(state.wall_time_s, 3),
+                                 **({"replay_loss": replay_loss} if replay_loss is not None else {})})
                 t_log, samples_log, tokens_log = time.perf_counter(), 0, 0
             if last_step or (t.checkpoint_every > 0 and state.step % t.checkpoint_every == 0):
                 self.save(state, opt, source, scaler)

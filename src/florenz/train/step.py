@@ -7,6 +7,11 @@ import torch
 from torch import nn
 
 
+def is_vl_batch(batch: dict[str, torch.Tensor]) -> bool:
+    """A vision-language batch (else a decoder-LM one: the LM stage's, or rows replayed in the VL stage)."""
+    return "pixel_values" in batch or "visual_tokens" in batch
+
+
 class TrainStep(nn.Module):
     """Batch -> scalar loss: the one module DDP / FSDP wrap, so every stage goes through `forward`."""
 
@@ -15,6 +20,6 @@ class TrainStep(nn.Module):
         self.model = model
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if "pixel_values" in batch or "visual_tokens" in batch:
+        if is_vl_batch(batch):
             return self.model(**batch).loss
         return self.model.decoder_lm_loss(**batch)
