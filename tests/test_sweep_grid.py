@@ -23,6 +23,9 @@ def test_run_config_sets_the_point():
     assert point.train.decoder_lm_languages == ["en", "de"]
     assert cfg.train.seed == 0  # the base config is not mutated
     assert run_config(cfg, RunSpec("x", 1, 0, 0)).train.decoder_lm_samples == 0
+    replaying = load_config(None, ["world.languages=en,de,fr", "train.decoder_lm_replay=1.0"])
+    assert run_config(replaying, RunSpec("x", 1, 2, 0)).train.decoder_lm_replay == 1.0
+    assert run_config(replaying, RunSpec("x", 1, 0, 0)).train.decoder_lm_replay == 0.0  # T = 0: no LM text to replay
 
 
 @pytest.mark.parametrize("override", ["sweep.decoder_languages=[9]", "sweep.samples=[0]", "sweep.presets=[]"])
