@@ -145,6 +145,11 @@ def test_decoder_lm_replay_mixes_lm_rows_into_vl_steps_and_resumes_exactly(tiny_
     with pytest.raises(FlorenzError, match="decoder_lm_replay"):
         train_run(load_config("micro", overrides(tiny_world, **{"train.decoder_lm_replay": 0.5,
                                                                 "train.decoder_lm_samples": 0})), tmp_path / "bad")
+    from florenz.train.distributed import DistEnv
+    from florenz.train.setup import make_stages
+
+    with pytest.raises(FlorenzError, match="decoder_lm_replay is for single-process"):  # before any data is read
+        make_stages(load_config("micro", sets), DistEnv(rank=0, world_size=2), tiny_world, None, None)
 
 
 def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):

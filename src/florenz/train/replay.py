@@ -10,6 +10,9 @@ from the decoder-LM stage's text (the same T languages) and adds their next-toke
 micro batch. The LM rows pass the decoder alone (cross-attention skipped), so they train only what the VL stage's
 freezing leaves trainable in the decoder; they are not VL samples and do not count in S or C, and result.json
 reports them (and their compute) beside C.
+
+Single-process only (like the micro world's other stage caches): the LM rows come last in a step and touch neither
+the encoder nor cross-attention, so the micro batch on which DDP / FSDP2 reduce gradients would leave those out.
 """
 
 from __future__ import annotations
@@ -34,21 +37,11 @@ class ReplaySource(BatchSource):
 
     def __init__(self, vl: BatchSource, lm: BatchSource, rows_per_sample: float) -> None:
         self.vl, self.lm, self.ratio = vl, lm, rows_per_sample
-        self.replayed = 0  # LM rows drawn so far (this session and before a resume)
-
-    @property
-    def num_rows(self) -> int:
-        return self.vl.num_rows
-
-    @property
-    def skips(self):
-        return getattr(self.vl, "skips", None)
 
     def step_batches(self, global_batch: int, micro_batch: int, rank: int = 0, world_size: int = 1
                      ) -> list[dict[str, torch.Tensor]]:
         batches = self.vl.step_batches(global_batch, micro_batch, rank, world_size)
         n = lm_rows(global_batch, self.ratio, world_size)
-        self.replayed += n
         return batches + self.lm.step_batches(n, min(micro_batch, n // world_size), rank, world_size)
 
     def close(self) -> None:
@@ -56,7 +49,7 @@ class ReplaySource(BatchSource):
             self.vl.close()
 
     def state_dict(self) -> dict:
-        return {"name": self.name, "vl": self.vl.state_dict(), "lm": self.lm.state_dict(), "replayed": self.replayed}
+        return {"name": self.name, "vl": self.vl.state_dict(), "lm": self.lm.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         from florenz.errors import FlorenzError
@@ -66,4 +59,3 @@ class ReplaySource(BatchSource):
                                "(train.decoder_lm_replay differs from the run's)")
         self.vl.load_state_dict(state["vl"])
         self.lm.load_state_dict(state["lm"])
-        self.replayed = int(state["replayed"])

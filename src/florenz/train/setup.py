@@ -132,6 +132,8 @@ def make_stages(cfg: Config, env: DistEnv, data_dir: Path, tokenizer, processor)
     if t.decoder_lm_replay > 0 and not (t.decoder_lm_languages and t.decoder_lm_samples > 0):
         raise FlorenzError("train.decoder_lm_replay replays the decoder-LM stage's text: set "
                            "train.decoder_lm_languages and train.decoder_lm_samples > 0 too")
+    if t.decoder_lm_replay > 0 and env.world_size > 1:
+        raise FlorenzError("train.decoder_lm_replay is for single-process micro runs; unset it under torchrun")
     if t.decoder_lm_languages and t.decoder_lm_samples > 0:
         from florenz.languages import check_languages
 
@@ -244,9 +246,9 @@ def finish(cfg: Config, out: Path, env: DistEnv, model: nn.Module, processor, st
             from florenz.train.replay import lm_rows
 
             rows = vl.steps * lm_rows(vl.batch_size, cfg.train.decoder_lm_replay, env.world_size)
-            Pt_vl_lm = count_parameters(model)[1]  # what the LM rows train: the VL stage's trainable share
+            # the LM rows train what the VL stage's freezing leaves trainable (Pt)
             result.update(decoder_lm_replay_rows=rows,
-                          decoder_lm_replay_compute=training_compute(rows, F_lm, P_lm, Pt_vl_lm))
+                          decoder_lm_replay_compute=training_compute(rows, F_lm, P_lm, Pt))
     if mode == "fsdp":
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
