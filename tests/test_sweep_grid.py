@@ -44,6 +44,16 @@ def test_contrast_points_are_added_without_duplicates_most_expensive_first():
     assert specs[0].preset == "a-m" and specs[0].samples == 20
 
 
+def test_every_presets_costliest_point_starts_first():
+    """Parallel workers start each preset's shared stage (a fixed-seed vision tower) at once, not one after the
+    other: the first points are one per preset, then the rest most expensive first."""
+    cfg = load_config(None, ["sweep.presets=a-xs,a-s", "sweep.samples=[10, 40]", "sweep.decoder_languages=[6]",
+                             "sweep.seeds=[0, 1, 2]"])
+    names = [s.name for s in expand_grid(cfg)]
+    assert names[:3] == ["a-s__S40__T6__seed0", "a-xs__S40__T6__seed0", "a-s__S40__T6__seed1"]
+    assert len(names) == len(set(names)) == 12
+
+
 def test_run_status(tmp_path):
     d = tmp_path / "run"
     assert run_status(d) == "new"

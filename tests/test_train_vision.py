@@ -62,6 +62,28 @@ def test_vision_stage_trains_tower_reports_cost_beside_c_and_caches(tiny_world, 
     assert hit["final_loss"] == miss["final_loss"] and hit["decoder_lm_final_loss"] == miss["decoder_lm_final_loss"]
 
 
+def test_a_fixed_vision_seed_gives_every_training_seed_one_tower(tiny_world, tmp_path):
+    """With train.vision_pretrain_seed set, the tower depends on that seed alone: training seeds 0 and 1 get the
+    same tower, computed once into the cache or each on its own; with the default (-1) they differ."""
+    shared = {**VISION, "train.vision_pretrain_seed": 5}
+    cached = {**shared, "train.vision_pretrain_cache": str(tmp_path / "vcache")}
+    runs = {}
+    for name, extra, seed in [("own0", shared, 0), ("own1", shared, 1), ("c0", cached, 0), ("c1", cached, 1)]:
+        runs[name] = train_run(load_config("micro", overrides(tiny_world, **extra, **{"train.seed": seed})),
+                               tmp_path / name)
+        runs[name]["tower"] = _vision_state(tmp_path / name)
+    assert runs["c0"]["vision_pretrain_cached"] is False and runs["c1"]["vision_pretrain_cached"] is True
+    assert runs["c1"]["vision_pretrain_seed"] == 5
+    assert len(list((tmp_path / "vcache").glob("vision-*/stage.pt"))) == 1
+    for name in ("own1", "c0", "c1"):
+        assert all(torch.equal(runs["own0"]["tower"][k], v) for k, v in runs[name]["tower"].items()), name
+    assert runs["own0"]["final_loss"] != runs["own1"]["final_loss"]  # the VL stage still follows train.seed
+    default1 = train_run(load_config("micro", overrides(tiny_world, **VISION, **{"train.seed": 1})), tmp_path / "d1")
+    assert default1["final_loss"] != runs["own1"]["final_loss"] and default1["vision_pretrain_seed"] == 1
+    tower = _vision_state(tmp_path / "d1")
+    assert any(not torch.equal(runs["own1"]["tower"][k], v) for k, v in tower.items())
+
+
 def test_frozen_vision_features_give_the_same_run(tiny_world, tmp_path):
     fast = train_run(load_config("micro", overrides(tiny_world, **VISION)), tmp_path / "fast")
     slow = train_run(load_config("micro", overrides(tiny_world, **VISION, **{"train.frozen_vision_features": "false"})),
@@ -71,7 +93,8 @@ def test_frozen_vision_features_give_the_same_run(tiny_world, tmp_path):
 
 
 @pytest.mark.parametrize("key,value", [("train.vision_pretrain_samples", -1),
-                                       ("train.vision_pretrain_images", 10)])
+                                       ("train.vision_pretrain_images", 10),
+                                       ("train.vision_pretrain_seed", -2)])
 def test_bad_vision_settings_fail_before_work(tiny_world, tmp_path, key, value):
     with pytest.raises(FlorenzError, match=key.split(".")[1]):
         train_run(load_config("micro", overrides(tiny_world, **{**VISION, key: value})), tmp_path / "bad")

@@ -34,7 +34,9 @@ class RunSpec:
 
 def expand_grid(cfg: Config) -> list[RunSpec]:
     """The grid plus the contrast points, without duplicates, most expensive first (so parallel workers
-    finish together and runs sharing a decoder-LM stage rarely start at the same moment)."""
+    finish together and runs sharing a decoder-LM stage rarely start at the same moment), except that every
+    preset's costliest point comes first: a stage shared by a preset's runs (vision pre-training with a fixed
+    `train.vision_pretrain_seed`) then starts on parallel workers at once instead of one run waiting for it."""
     s = cfg.sweep
     if not (s.presets and s.samples and s.decoder_languages and s.seeds):
         raise FlorenzError("sweep grid is empty: sweep.presets, samples, decoder_languages and seeds need values")
@@ -47,8 +49,10 @@ def expand_grid(cfg: Config) -> list[RunSpec]:
             raise FlorenzError(f"sweep: sample budget {n} must be positive")
     points = itertools.chain(itertools.product(s.presets, s.samples, s.decoder_languages, s.seeds),
                              itertools.product(s.presets, s.contrast_samples, s.contrast_decoder_languages, s.seeds))
-    specs = {spec.name: spec for spec in (RunSpec(*p) for p in points)}
-    return sorted(specs.values(), key=cost_estimate, reverse=True)
+    specs = sorted({spec.name: spec for spec in (RunSpec(*p) for p in points)}.values(), key=cost_estimate,
+                   reverse=True)
+    leads = list({spec.preset: spec for spec in reversed(specs)}.values())[::-1]  # each preset's costliest point
+    return sorted(leads, key=cost_estimate, reverse=True) + [spec for spec in specs if spec not in leads]
 
 
 def run_config(base: Config, spec: RunSpec) -> Config:

@@ -45,6 +45,9 @@ class TrainConfig:
     vision_pretrain_batch_size: int = 64
     vision_pretrain_lr: float = 2e-3
     vision_pretrain_cache: str = ""  # directory shared by identical runs (sweeps); "" = off
+    # The stage's own seed (tower init, head, draw order); -1 = train.seed. A fixed value gives every training
+    # seed one pre-trained tower per (world, preset), as the paper's runs of one size share one Florence-2.
+    vision_pretrain_seed: int = -1
     # With the vision tower + projector frozen in the VL stage, compute each training image's visual tokens
     # once and reuse them (single-process micro runs with in-memory images); same numbers, less work.
     frozen_vision_features: bool = True

@@ -9,7 +9,7 @@ right) its English class words (shape, colour, size, or "no object") and its qua
 (Florence-2's location tokens, here `LOC_BINS` bins per axis). A throw-away linear head reads the
 visual tokens; only the tower and projector are kept.
 
-The stage is cached per (world, model preset config, seed, settings) like the decoder-LM stage, runs
+The stage is cached per (world, model preset config, its seed, settings) like the decoder-LM stage, runs
 under its own RNG (the run's RNG stream is the same whether the cache hits or not), and its cost is
 written to `vision_pretrain.json` in the run directory, which `annotate_result` copies into result.json
 beside C (not inside it: the paper's C excludes Florence-2's pre-training too).
@@ -65,6 +65,8 @@ def check_settings(t, world_size: int) -> None:
     if t.vision_pretrain_images < t.vision_pretrain_batch_size + 5:
         raise FlorenzError(f"train.vision_pretrain_images ({t.vision_pretrain_images}) must exceed "
                            f"train.vision_pretrain_batch_size ({t.vision_pretrain_batch_size}) + 5")
+    if t.vision_pretrain_seed < -1:
+        raise FlorenzError(f"train.vision_pretrain_seed must be >= 0, or -1 for train.seed; got {t.vision_pretrain_seed}")
     if world_size > 1:
         raise FlorenzError("train.vision_pretrain_samples is for single-process micro runs; unset it under torchrun")
 
@@ -143,13 +145,18 @@ def vision_modules(model: nn.Module) -> nn.ModuleDict:
     return nn.ModuleDict({"vision_tower": model.vision_tower, "projector": model.projector})
 
 
+def stage_seed(t) -> int:
+    """The stage's seed (`t`: the [train] section): its own, or the run's."""
+    return t.seed if t.vision_pretrain_seed < 0 else t.vision_pretrain_seed
+
+
 def cache_key(cfg: Config, world) -> str:
     from florenz.world.build import world_hash
 
     t = cfg.train
     spec = {"world": world_hash(world), "vision": cfg.model.preset, "model": dataclasses.asdict(cfg.model),
             "samples": t.vision_pretrain_samples, "images": t.vision_pretrain_images, "lr": t.vision_pretrain_lr,
-            "batch": t.vision_pretrain_batch_size, "seed": t.seed, "v": 1}
+            "batch": t.vision_pretrain_batch_size, "seed": stage_seed(t), "v": 2}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"vision-{cfg.model.preset}-{digest}"
 
@@ -211,6 +218,17 @@ def train_vision(model: nn.Module, images: np.ndarray, labels: np.ndarray, heads
             "compute": training_compute(steps * batch, flops, n_params, n_params)}
 
 
+def init_from_seed(cfg: Config, model: nn.Module, processor, seed: int) -> None:
+    """Start the tower + projector from a fresh model built under the stage's seed, so what the stage makes
+    depends on that seed alone, not on the run's own init (a shared cache entry is the same whichever run made
+    it). With the default seed this is the run's own init: the run builds its model right after seeding too."""
+    from florenz.models.build import build_model
+
+    torch.manual_seed(seed)
+    fresh = build_model(cfg.model, tokenizer=processor.decoder_tokenizer)
+    vision_modules(model).load_state_dict(vision_modules(fresh).state_dict())
+
+
 def run_vision_pretrain(cfg: Config, model: nn.Module, processor, data_dir: Path, out: Path, is_main: bool) -> dict:
     """Pre-train (or load from the cache) the vision tower + projector into `model`; returns the stage's info."""
     from florenz.train.lm_cache import LMStageCache
@@ -224,9 +242,10 @@ def run_vision_pretrain(cfg: Config, model: nn.Module, processor, data_dir: Path
         hit = cache.load() if cache else None
         if hit is None:
             with torch.random.fork_rng(devices=[]):
+                init_from_seed(cfg, model, processor, stage_seed(t))
                 images, labels, heads = render_set(world, t.vision_pretrain_images)
                 info = train_vision(model, images, labels, heads, processor, t.vision_pretrain_samples,
-                                    t.vision_pretrain_batch_size, t.vision_pretrain_lr, t.seed)
+                                    t.vision_pretrain_batch_size, t.vision_pretrain_lr, stage_seed(t))
             info["wall_time_s"] = round(time.perf_counter() - t0, 3)
             if cache:
                 cache.save_payload({"model": {k: v.detach().cpu().clone()
@@ -236,7 +255,7 @@ def run_vision_pretrain(cfg: Config, model: nn.Module, processor, data_dir: Path
         else:
             vision_modules(model).load_state_dict(hit["model"])
             info, cached = hit["info"], True
-    info = {**info, "cached": cached, "key": key, "images": t.vision_pretrain_images}
+    info = {**info, "cached": cached, "key": key, "images": t.vision_pretrain_images, "seed": stage_seed(t)}
     if is_main:
         write_json(out / INFO_FILE, info)
     return info
@@ -250,7 +269,8 @@ def annotate_result(out: Path, result: dict) -> dict:
     info = read_json(path)
     result.update(vision_pretrain_samples=info["samples"], vision_pretrain_flops_per_sample=info["flops_per_sample"],
                   vision_pretrain_compute=info["compute"], vision_pretrain_wall_time_s=info["wall_time_s"],
-                  vision_pretrain_cached=info["cached"], vision_pretrain_accuracy=info["heldout_accuracy"])
+                  vision_pretrain_cached=info["cached"], vision_pretrain_accuracy=info["heldout_accuracy"],
+                  vision_pretrain_seed=info["seed"])
     from florenz.train.rundir import RESULT_FILE
 
     write_json(out / RESULT_FILE, result)
