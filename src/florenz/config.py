@@ -123,7 +123,7 @@ RANGES: dict[str, str] = {
     "train.beta1": "in [0, 1)", "train.beta2": "in [0, 1)", "train.grad_clip": "> 0 or off", "train.seed": ">= 0",
     "train.threads": ">= 0", "train.log_every": ">= 0", "train.checkpoint_every": ">= 0",
     "train.keep_checkpoints": "> 0", "train.decoder_lm_samples": ">= 0", "train.decoder_lm_lr": "> 0",
-    "train.decoder_lm_replay": ">= 0",
+    "train.decoder_lm_replay": ">= 0", "train.vision_pretrain_seed": ">= 0 or -1",
     "eval.beams": "> 0", "eval.max_new_tokens": "> 0", "eval.batch_size": "> 0", "eval.ce_samples_per_class": ">= 0",
     "eval.generation_samples": ">= 0", "eval.benchmark_samples": ">= 0",
     "sweep.samples": "> 0 each", "sweep.contrast_samples": "> 0 each", "sweep.decoder_languages": ">= 0 each",
@@ -134,7 +134,8 @@ RANGES: dict[str, str] = {
 CHOICES: dict[str, tuple[str, ...]] = {"model.attn_implementation": ATTN_IMPLEMENTATIONS, "data.loader": LOADERS,
                                        "train.compile": COMPILE_BACKENDS}
 _TESTS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, "in [0, 1]": lambda v: 0 <= v <= 1,
-          "in [0, 1)": lambda v: 0 <= v < 1, "> 0 or off": lambda v: v == "off" or (not isinstance(v, str) and v > 0)}
+          "in [0, 1)": lambda v: 0 <= v < 1, ">= 0 or -1": lambda v: v >= -1,
+          "> 0 or off": lambda v: v == "off" or (not isinstance(v, str) and v > 0)}
 
 
 def validate(cfg: Config) -> Config:

@@ -49,10 +49,12 @@ def expand_grid(cfg: Config) -> list[RunSpec]:
             raise FlorenzError(f"sweep: sample budget {n} must be positive")
     points = itertools.chain(itertools.product(s.presets, s.samples, s.decoder_languages, s.seeds),
                              itertools.product(s.presets, s.contrast_samples, s.contrast_decoder_languages, s.seeds))
-    specs = sorted({spec.name: spec for spec in (RunSpec(*p) for p in points)}.values(), key=cost_estimate,
-                   reverse=True)
-    leads = list({spec.preset: spec for spec in reversed(specs)}.values())[::-1]  # each preset's costliest point
-    return sorted(leads, key=cost_estimate, reverse=True) + [spec for spec in specs if spec not in leads]
+    specs = {spec.name: spec for spec in (RunSpec(*p) for p in points)}
+    ordered = sorted(specs.values(), key=cost_estimate, reverse=True)
+    leads: dict[str, RunSpec] = {}
+    for spec in ordered:
+        leads.setdefault(spec.preset, spec)
+    return [*leads.values(), *(spec for spec in ordered if spec not in leads.values())]
 
 
 def run_config(base: Config, spec: RunSpec) -> Config:

@@ -65,9 +65,6 @@ def check_settings(t, world_size: int) -> None:
     if t.vision_pretrain_images < t.vision_pretrain_batch_size + 5:
         raise FlorenzError(f"train.vision_pretrain_images ({t.vision_pretrain_images}) must exceed "
                            f"train.vision_pretrain_batch_size ({t.vision_pretrain_batch_size}) + 5")
-    if t.vision_pretrain_seed < -1:
-        raise FlorenzError(f"train.vision_pretrain_seed must be >= 0, or -1 for train.seed; "
-                           f"got {t.vision_pretrain_seed}")
     if world_size > 1:
         raise FlorenzError("train.vision_pretrain_samples is for single-process micro runs; unset it under torchrun")
 
