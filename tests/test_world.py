@@ -129,6 +129,26 @@ def test_tokenizer_covers_world_text(world):
             assert tok.unk_token_id not in tok(s.tgt)["input_ids"], s.tgt
 
 
+def test_chinese_is_tokenized_per_character_and_decodes_losslessly(world):
+    """BPE on the world's few repetitive Chinese sentences merged whole phrases into one token
+    ("一个橙色的大菱形,"), so a token fixed several attributes; Han characters are now one token each."""
+    import unicodedata
+
+    from florenz.data.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(world)
+    zh = [s.tgt for r in read_records(world, "heldout") for s in r.samples if s.lang == "zh"]
+    assert zh
+    for text in zh:
+        ids = tok(text)["input_ids"]
+        for piece in tok.convert_ids_to_tokens(ids):
+            han = [c for c in piece if "\u4e00" <= c <= "\u9fff"]
+            assert not han or len(piece) == 1, (piece, text)
+        assert tok.decode(ids, skip_special_tokens=True) == unicodedata.normalize("NFKC", text)
+    en = [s.tgt for r in read_records(world, "heldout") for s in r.samples if s.lang == "en"]
+    assert any(len(p) > 3 for t in en for p in tok.convert_ids_to_tokens(tok(t)["input_ids"])), "words still merge"
+
+
 def test_ensure_world_caches(tmp_path):
     cfg = WorldConfig(train_scenes=20, heldout_scenes=5, lm_sentences=10, vocab_size=400)
     a = ensure_world(cfg, tmp_path)

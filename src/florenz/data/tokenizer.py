@@ -1,25 +1,33 @@
 """A small subword tokenizer trained on a data set's own text (the micro world's stand-in for the
-Gemma-2 / BART tokenizers). Metaspace pre-tokenisation keeps decoding lossless for every script."""
+Gemma-2 / BART tokenizers). Metaspace pre-tokenisation keeps decoding lossless for every script.
+
+Scripts written without spaces (Han, kana) are split into single characters before BPE, as BERT does for
+CJK: otherwise a Chinese sentence is one pre-token and BPE, trained on the micro world's few repetitive
+sentences, merges across word boundaries into phrase tokens ("一个橙色的大菱形," was one token), so one
+token fixes several attributes and a Chinese caption is not composed word by word. Tokenizers trained on
+web-scale text (Gemma-2's) have Chinese characters and short words, not such phrases, as tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from florenz.errors import FlorenzError
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 TOKENIZER_FILE = "tokenizer.json"
+UNSPACED_SCRIPTS = r"[\p{Han}\p{Hiragana}\p{Katakana}]"  # one pre-token per character
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000) -> PreTrainedTokenizerFast:
     """Train a BPE tokenizer with ids 0..3 = <pad>, <s>, </s>, <unk>."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(), pre_tokenizers.Split(Regex(UNSPACED_SCRIPTS), behavior="isolated")])
     tok.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), show_progress=False

@@ -56,7 +56,7 @@ from florenz.world.lm_text import lm_sentences
 from florenz.world.render import layout, png_bytes, render
 from florenz.world.scene import content_only, partial_scene, sample_content, scene_key
 
-WORLD_VERSION = 2  # bump when generation changes so cached worlds are rebuilt
+WORLD_VERSION = 3  # bump when generation changes so cached worlds are rebuilt (3: Han/kana tokenized per character)
 _SPLIT_ID = {"train": 0, "heldout": 1}
 
 
