@@ -54,7 +54,8 @@ def expand_grid(cfg: Config) -> list[RunSpec]:
     leads: dict[str, RunSpec] = {}
     for spec in ordered:
         leads.setdefault(spec.preset, spec)
-    return [*leads.values(), *(spec for spec in ordered if spec not in leads.values())]
+    first = {spec.name for spec in leads.values()}
+    return [*leads.values(), *(spec for spec in ordered if spec.name not in first)]
 
 
 def run_config(base: Config, spec: RunSpec) -> Config:
